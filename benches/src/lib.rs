@@ -1,0 +1,1 @@
+//! Criterion benches for edgeroute live in `benches/`; this library is empty.

@@ -1,0 +1,2 @@
+//! The `edgeroute` command.
+fn main() {}

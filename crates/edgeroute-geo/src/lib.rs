@@ -1,0 +1,1 @@
+//! edgeroute-geo (work in progress).

@@ -1,0 +1,1 @@
+//! edgeroute-rules (work in progress).

@@ -1,0 +1,1 @@
+//! edgeroute-sim (work in progress).

@@ -1,0 +1,1 @@
+//! edgeroute-tower (work in progress).

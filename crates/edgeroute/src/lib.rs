@@ -1,0 +1,1 @@
+//! edgeroute (work in progress).
