@@ -1,2 +1,35 @@
-//! The `edgeroute` command.
-fn main() {}
+//! The `edgeroute` command: check, evaluate and simulate edge routing policies.
+//!
+//! Each subcommand lives in its own module under `cmd/`; this file only parses the command line
+//! and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Edge routing policy engine and simulator.
+#[derive(Debug, Parser)]
+#[command(name = "edgeroute", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    // Subcommands are added here, one variant per module in `cmd/`.
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<ExitCode> = match cli.command {};
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

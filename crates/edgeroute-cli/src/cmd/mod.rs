@@ -1,0 +1,1 @@
+//! Subcommands of the `edgeroute` binary, one module each.
