@@ -59,6 +59,7 @@ pub(crate) fn parse(scheme: &Scheme, text: &[u8]) -> Result<Expr, ParseErrors> {
         depth: 0,
         fatal: false,
         regexes: 0,
+        closed_at: None,
     };
     p.skip_ws();
     if p.at_end() {
@@ -99,6 +100,8 @@ struct Parser<'s> {
     /// Stop everything (nesting limit): no recovery is attempted.
     fatal: bool,
     regexes: usize,
+    /// Position just after the last `)` that closed a call (error recovery).
+    closed_at: Option<usize>,
 }
 
 fn is_ident_start(b: u8) -> bool {
@@ -191,7 +194,11 @@ impl<'s> Parser<'s> {
         while let Some(b) = self.peek() {
             match b {
                 b'"' => {
-                    let _ = self.string_literal();
+                    self.skip_string();
+                    continue;
+                }
+                b'r' if matches!(self.peek_at(1), Some(b'"' | b'#')) => {
+                    self.skip_string();
                     continue;
                 }
                 b'(' | b'{' | b'[' => depth += 1,
@@ -225,6 +232,42 @@ impl<'s> Parser<'s> {
                     self.pos += w.len().max(1);
                     continue;
                 }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Skips a string literal without reporting errors in it (recovery).
+    fn skip_string(&mut self) {
+        let errors = self.errors.len();
+        let start = self.pos;
+        let _ = self.string_literal();
+        self.errors.truncate(errors);
+        if self.pos == start {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips past the `)` that closes the current call (recovery after a bad argument).
+    fn skip_past_close(&mut self) {
+        let mut depth = 0usize;
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    self.skip_string();
+                    continue;
+                }
+                b'r' if matches!(self.peek_at(1), Some(b'"' | b'#')) => {
+                    self.skip_string();
+                    continue;
+                }
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' if depth == 0 => {
+                    self.pos += 1;
+                    return;
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
                 _ => {}
             }
             self.pos += 1;
@@ -732,6 +775,10 @@ impl<'s> Parser<'s> {
         }
         let result = self.parse_call_inner(name, name_span);
         self.leave();
+        // Skip the rest of the call unless its `)` was the last thing consumed.
+        if result.is_none() && !self.fatal && self.closed_at != Some(self.pos) {
+            self.skip_past_close();
+        }
         result
     }
 
@@ -816,6 +863,7 @@ impl<'s> Parser<'s> {
         self.skip_ws();
         if self.peek() == Some(b')') {
             self.pos += 1;
+            self.closed_at = Some(self.pos);
             return Some(());
         }
         let at = self.pos;
@@ -824,6 +872,8 @@ impl<'s> Parser<'s> {
             Span::new(at, self.token_end(at)),
             format!("expected `)` or `,` in the arguments of `{name}`, found `{found}`"),
         );
+        self.skip_past_close();
+        self.closed_at = Some(self.pos);
         None
     }
 
