@@ -1,0 +1,365 @@
+//! The region map, precomputed per location: every ISO country and ISO 3166-2 subdivision
+//! (about 5,300 places) gets its preferred region and a ranked list of alternatives (already
+//! filtered by data residency), so routing does one table lookup and walks a short list.
+//!
+//! Lookup: a country code indexes a 26×26 table directly; a subdivision's suffix (at most 3
+//! characters) packs into a `u32` and is found by binary search among its country's
+//! subdivisions (at most a few hundred, so about 8 comparisons).
+
+use std::collections::BTreeMap;
+
+use edgeroute_geo::{LatLon, great_circle_km};
+use serde::Serialize;
+
+use super::config::FallbackMode;
+use super::model::{GroupId, RegionId};
+
+/// How a location's preferred region was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchSource {
+    /// The subdivision (or a parent subdivision) is in the map.
+    Subdivision,
+    /// The country is in the map.
+    Country,
+    /// Unmapped: the policy's default region.
+    Default,
+    /// Unmapped: the nearest allowed region by great-circle distance.
+    Nearest,
+    /// The client's country is unknown: the default region.
+    Unknown,
+}
+
+impl MatchSource {
+    /// `"subdivision"`, `"country"`, `"default"`, `"nearest"` or `"unknown"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MatchSource::Subdivision => "subdivision",
+            MatchSource::Country => "country",
+            MatchSource::Default => "default",
+            MatchSource::Nearest => "nearest",
+            MatchSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// A place routing knows: a country, a subdivision, or "unknown".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LocationId(pub(crate) u32);
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Location {
+    pub(crate) ranked_start: u32,
+    pub(crate) ranked_len: u32,
+    pub(crate) group: Option<GroupId>,
+    pub(crate) matched: MatchSource,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CountryEntry {
+    location: u32,
+    subs_start: u32,
+    subs_len: u32,
+}
+
+const NO_COUNTRY: u16 = u16::MAX;
+
+#[derive(Debug)]
+pub(crate) struct Locations {
+    /// 26×26 slots indexed by the two letters of a country code.
+    country_slots: Box<[u16]>,
+    countries: Box<[CountryEntry]>,
+    /// (packed suffix, location), sorted by suffix within each country's range.
+    subdivisions: Box<[(u32, u32)]>,
+    pub(crate) locations: Box<[Location]>,
+    pub(crate) ranked: Box<[RegionId]>,
+    unknown: u32,
+}
+
+/// The index of a country code in the 26×26 table (upper or lower case letters).
+#[inline]
+fn country_slot(code: [u8; 2]) -> Option<usize> {
+    let [a, b] = code;
+    let (a, b) = (a.to_ascii_uppercase(), b.to_ascii_uppercase());
+    if a.is_ascii_uppercase() && b.is_ascii_uppercase() {
+        Some(usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+    } else {
+        None
+    }
+}
+
+/// Packs a subdivision suffix (`CA`, `ENG`, `13`) into a `u32`; accepts the full code
+/// (`US-CA`) when its prefix is `country`. `None` for anything that is not 1 to 3 ASCII
+/// letters or digits.
+#[inline]
+pub(crate) fn pack_suffix(country: [u8; 2], code: &[u8]) -> Option<u32> {
+    let suffix = match code {
+        [a, b, b'-', rest @ ..]
+            if a.eq_ignore_ascii_case(&country[0]) && b.eq_ignore_ascii_case(&country[1]) =>
+        {
+            rest
+        }
+        _ => code,
+    };
+    if suffix.is_empty() || suffix.len() > 3 {
+        return None;
+    }
+    let mut packed = 0u32;
+    for &c in suffix {
+        if !c.is_ascii_alphanumeric() {
+            return None;
+        }
+        packed = (packed << 8) | u32::from(c.to_ascii_uppercase());
+    }
+    Some(packed)
+}
+
+impl Locations {
+    /// The location of a client: its subdivision if known, else its country, else "unknown".
+    #[inline]
+    pub(crate) fn locate(
+        &self,
+        country: Option<[u8; 2]>,
+        subdivision: Option<&[u8]>,
+    ) -> LocationId {
+        let unknown = LocationId(self.unknown);
+        let Some(code) = country else {
+            return unknown;
+        };
+        let Some(entry) = country_slot(code)
+            .and_then(|s| self.country_slots.get(s))
+            .filter(|&&i| i != NO_COUNTRY)
+            .and_then(|&i| self.countries.get(usize::from(i)))
+        else {
+            return unknown;
+        };
+        if let Some(packed) = subdivision.and_then(|s| pack_suffix(code, s)) {
+            let start = entry.subs_start as usize;
+            let subs = self
+                .subdivisions
+                .get(start..start.saturating_add(entry.subs_len as usize))
+                .unwrap_or_default();
+            if let Ok(i) = subs.binary_search_by_key(&packed, |&(p, _)| p)
+                && let Some(&(_, location)) = subs.get(i)
+            {
+                return LocationId(location);
+            }
+        }
+        LocationId(entry.location)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: LocationId) -> Option<&Location> {
+        self.locations.get(id.0 as usize)
+    }
+
+    #[inline]
+    pub(crate) fn ranked(&self, location: &Location) -> &[RegionId] {
+        let start = location.ranked_start as usize;
+        self.ranked
+            .get(start..start.saturating_add(location.ranked_len as usize))
+            .unwrap_or_default()
+    }
+}
+
+/// What the builder needs to know about regions and the map, already validated.
+pub(crate) struct MapInput<'a> {
+    /// Region points, by region id.
+    pub(crate) region_points: &'a [LatLon],
+    pub(crate) default_region: RegionId,
+    pub(crate) fallback: FallbackMode,
+    /// Country code -> region.
+    pub(crate) countries: &'a BTreeMap<String, RegionId>,
+    /// Subdivision code -> region.
+    pub(crate) subdivisions: &'a BTreeMap<String, RegionId>,
+    /// Country code -> residency group and its allowed regions.
+    pub(crate) groups: &'a BTreeMap<String, (GroupId, u64)>,
+}
+
+struct Builder<'a> {
+    input: &'a MapInput<'a>,
+    all: u64,
+    locations: Vec<Location>,
+    ranked: Vec<RegionId>,
+    lists: BTreeMap<Vec<RegionId>, u32>,
+}
+
+impl Builder<'_> {
+    /// Adds a location preferring `preferred` (if allowed) ranked from `point`.
+    fn push(
+        &mut self,
+        point: LatLon,
+        mapped: Option<(RegionId, MatchSource)>,
+        group: Option<(GroupId, u64)>,
+        unknown: bool,
+    ) -> u32 {
+        let allowed = group.map_or(self.all, |(_, mask)| mask);
+        let is_allowed = |r: RegionId| allowed & (1u64 << (r.0 & 63)) != 0;
+        let mut by_distance: Vec<(f64, RegionId)> = self
+            .input
+            .region_points
+            .iter()
+            .zip(0u8..)
+            .map(|(p, i)| (great_circle_km(point, *p), RegionId(i)))
+            .filter(|(_, r)| is_allowed(*r))
+            .collect();
+        by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let nearest = by_distance.first().map(|(_, r)| *r);
+        let default = self.input.default_region;
+        let (preferred, matched) = match mapped {
+            Some((r, source)) if is_allowed(r) => (Some(r), source),
+            _ if unknown => (Some(default), MatchSource::Unknown),
+            _ if self.input.fallback == FallbackMode::Default && is_allowed(default) => {
+                (Some(default), MatchSource::Default)
+            }
+            _ => (nearest, MatchSource::Nearest),
+        };
+        let mut list: Vec<RegionId> = Vec::with_capacity(by_distance.len());
+        list.extend(preferred);
+        if self.input.fallback == FallbackMode::Default
+            && is_allowed(default)
+            && !list.contains(&default)
+        {
+            list.push(default);
+        }
+        for (_, r) in by_distance {
+            if !list.contains(&r) {
+                list.push(r);
+            }
+        }
+        let len = u32::try_from(list.len()).unwrap_or(0);
+        let start = match self.lists.get(&list) {
+            Some(&start) => start,
+            None => {
+                let start = u32::try_from(self.ranked.len()).unwrap_or(0);
+                self.ranked.extend_from_slice(&list);
+                self.lists.insert(list, start);
+                start
+            }
+        };
+        let id = u32::try_from(self.locations.len()).unwrap_or(u32::MAX);
+        self.locations.push(Location {
+            ranked_start: start,
+            ranked_len: len,
+            group: group.map(|(g, _)| g),
+            matched,
+        });
+        id
+    }
+}
+
+/// Builds the location table for every country and subdivision edgeroute-geo knows.
+pub(crate) fn build(input: &MapInput<'_>) -> Locations {
+    let region_count = input.region_points.len().min(64);
+    let all = if region_count == 64 {
+        u64::MAX
+    } else {
+        (1u64 << region_count) - 1
+    };
+    let mut b = Builder {
+        input,
+        all,
+        locations: Vec::new(),
+        ranked: Vec::new(),
+        lists: BTreeMap::new(),
+    };
+    let default_point = input
+        .region_points
+        .get(input.default_region.index())
+        .copied()
+        .unwrap_or_default();
+    let unknown = b.push(default_point, None, None, true);
+
+    let mut country_slots = vec![NO_COUNTRY; 26 * 26].into_boxed_slice();
+    let mut countries = Vec::new();
+    let mut subdivisions: Vec<(u32, u32)> = Vec::new();
+    for country in edgeroute_geo::countries() {
+        let Ok(code) = <[u8; 2]>::try_from(country.iso2.as_bytes()) else {
+            continue;
+        };
+        let Some(slot) = country_slot(code) else {
+            continue;
+        };
+        let group = input.groups.get(country.iso2).copied();
+        let country_map = input
+            .countries
+            .get(country.iso2)
+            .map(|&r| (r, MatchSource::Country));
+        let location = b.push(country.population_point, country_map, group, false);
+        let subs_start = u32::try_from(subdivisions.len()).unwrap_or(u32::MAX);
+        let mut subs: Vec<(u32, u32)> = Vec::new();
+        for sub in edgeroute_geo::subdivisions_of(country.iso2) {
+            let Some(packed) = pack_suffix(code, sub.code.as_bytes()) else {
+                continue;
+            };
+            let mapped = subdivision_region(input, sub.code)
+                .map(|r| (r, MatchSource::Subdivision))
+                .or(country_map);
+            let loc = b.push(sub.routing_point(), mapped, group, false);
+            subs.push((packed, loc));
+        }
+        subs.sort_unstable_by_key(|&(p, _)| p);
+        subs.dedup_by_key(|&mut (p, _)| p);
+        let subs_len = u32::try_from(subs.len()).unwrap_or(0);
+        subdivisions.extend(subs);
+        if let (Some(dst), Ok(index)) =
+            (country_slots.get_mut(slot), u16::try_from(countries.len()))
+        {
+            *dst = index;
+            countries.push(CountryEntry {
+                location,
+                subs_start,
+                subs_len,
+            });
+        }
+    }
+    Locations {
+        country_slots,
+        countries: countries.into_boxed_slice(),
+        subdivisions: subdivisions.into_boxed_slice(),
+        locations: b.locations.into_boxed_slice(),
+        ranked: b.ranked.into_boxed_slice(),
+        unknown,
+    }
+}
+
+/// The mapped region of a subdivision, or of its nearest mapped parent.
+fn subdivision_region(input: &MapInput<'_>, code: &str) -> Option<RegionId> {
+    let mut code = code;
+    // Parent chains are short (at most 2 levels in ISO 3166-2); the bound guards a cycle.
+    for _ in 0..8 {
+        if let Some(&r) = input.subdivisions.get(code) {
+            return Some(r);
+        }
+        code = edgeroute_geo::subdivision(code)?.parent?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_pack_from_short_and_full_codes() {
+        let us = *b"US";
+        assert_eq!(pack_suffix(us, b"CA"), pack_suffix(us, b"US-CA"));
+        assert_eq!(pack_suffix(us, b"ca"), pack_suffix(us, b"us-CA"));
+        assert_ne!(pack_suffix(us, b"CA"), pack_suffix(us, b"C"));
+        assert_eq!(pack_suffix(us, b""), None);
+        assert_eq!(pack_suffix(us, b"ABCD"), None);
+        assert_eq!(pack_suffix(us, b"C A"), None);
+        // A full code of another country is not this country's suffix.
+        assert_eq!(pack_suffix(us, b"GB-ENG"), None);
+        assert!(pack_suffix(*b"GB", b"GB-ENG").is_some());
+    }
+
+    #[test]
+    fn country_slots_cover_letters_only() {
+        assert_eq!(country_slot(*b"AA"), Some(0));
+        assert_eq!(country_slot(*b"zz"), Some(26 * 26 - 1));
+        assert_eq!(country_slot(*b"A1"), None);
+        assert_eq!(country_slot(*b"\xff\xff"), None);
+    }
+}

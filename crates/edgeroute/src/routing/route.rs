@@ -1,0 +1,539 @@
+//! Routing one request: location -> region -> pool -> endpoint, with health, residency and
+//! failover. No heap allocation, no lock on the common path, deterministic given the input,
+//! the health state and the seed.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::config::{EndpointSteering, Steering, WhenUnavailable};
+use super::health::{Binding, Forced, HealthTable, pool_healthy};
+use super::location::{LocationId, MatchSource};
+use super::model::{
+    Affinity, CompiledRouting, EndpointId, GroupId, Pool, PoolId, RegionId, Service, ServiceId,
+};
+use super::select::{hash_bytes, mix64, pick_least_outstanding, pick_rendezvous, pick_weighted};
+
+const POOL_SALT: u64 = 0x706f_6f6c_7069_636b;
+const AFFINITY_SEED: u64 = 0x6166_6669_6e69_7479;
+
+/// What routing needs to know about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInput<'a> {
+    /// The service the request's host belongs to.
+    pub service: ServiceId,
+    /// The client's ISO 3166-1 country (`cf-ipcountry` or `ip.src.country`), either case.
+    pub country: Option<[u8; 2]>,
+    /// The client's ISO 3166-2 subdivision: the suffix (`CA`, as in `cf-region-code`) or the
+    /// full code (`US-CA`, as in `ip.src.subdivision_1_iso_code`).
+    pub subdivision: Option<&'a [u8]>,
+    /// The resolved client IP (the affinity key when the service's affinity is `"ip"`).
+    pub client_ip: Option<IpAddr>,
+    /// The affinity key the caller extracted for a `"header:NAME"` or `"cookie:NAME"`
+    /// affinity (see [`CompiledRouting::affinity`]).
+    pub affinity: Option<&'a [u8]>,
+}
+
+impl RouteInput<'_> {
+    /// An input for `service` with no location, client IP or affinity key.
+    #[must_use]
+    pub const fn new(service: ServiceId) -> Self {
+        Self {
+            service,
+            country: None,
+            subdivision: None,
+            client_ip: None,
+            affinity: None,
+        }
+    }
+}
+
+/// Why the first choice was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverReason {
+    /// The preferred region is marked down.
+    RegionDown,
+    /// The preferred region has no healthy pool for the service.
+    RegionUnhealthy,
+    /// The first pool (failover steering) is marked down.
+    PoolDown,
+    /// The first pool (failover steering) is unhealthy.
+    PoolUnhealthy,
+    /// Nothing allowed was healthy: the service's fallback pool serves.
+    FallbackPool,
+}
+
+impl FailoverReason {
+    /// `"region_down"`, `"region_unhealthy"`, `"pool_down"`, `"pool_unhealthy"` or
+    /// `"fallback_pool"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailoverReason::RegionDown => "region_down",
+            FailoverReason::RegionUnhealthy => "region_unhealthy",
+            FailoverReason::PoolDown => "pool_down",
+            FailoverReason::PoolUnhealthy => "pool_unhealthy",
+            FailoverReason::FallbackPool => "fallback_pool",
+        }
+    }
+}
+
+/// Why a request cannot be routed (the gateway answers 503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalReason {
+    /// The client's residency group allows no region that can serve, and its policy (or the
+    /// fallback pool's region) forbids going elsewhere.
+    Residency,
+    /// No pool is healthy and the service has no fallback pool.
+    NoHealthyOrigin,
+    /// The service id is not in this routing.
+    UnknownService,
+}
+
+impl RefusalReason {
+    /// `"residency"`, `"no_healthy_origin"` or `"unknown_service"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::Residency => "residency",
+            RefusalReason::NoHealthyOrigin => "no_healthy_origin",
+            RefusalReason::UnknownService => "unknown_service",
+        }
+    }
+}
+
+/// Where a request goes. Names are borrowed from the [`CompiledRouting`]; ids stay valid for
+/// it (use its `*_arc` accessors to keep names beyond its borrow without allocating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'r> {
+    /// The region chosen.
+    pub region: RegionId,
+    /// Its code.
+    pub region_name: &'r str,
+    /// The pool chosen.
+    pub pool: PoolId,
+    /// Its name.
+    pub pool_name: &'r str,
+    /// The endpoint chosen.
+    pub endpoint: EndpointId,
+    /// Its address.
+    pub endpoint_address: &'r str,
+    /// Why the first choice was not used (`None`: it was).
+    pub failover: Option<FailoverReason>,
+    /// The first choice (region of the first pool considered), when it was not used.
+    pub preferred_region: Option<RegionId>,
+    /// How the client's location was mapped.
+    pub matched: MatchSource,
+}
+
+/// A request routing cannot place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal<'r> {
+    /// Why.
+    pub reason: RefusalReason,
+    /// The client's residency group, if any.
+    pub group: Option<&'r str>,
+    /// The region that would have been preferred.
+    pub preferred_region: Option<RegionId>,
+    /// How the client's location was mapped.
+    pub matched: MatchSource,
+}
+
+impl Refusal<'_> {
+    /// The HTTP status the gateway answers with: 503.
+    pub const STATUS: u16 = 503;
+}
+
+/// The result of [`CompiledRouting::route`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOutcome<'r> {
+    /// Forward to this endpoint.
+    Routed(Route<'r>),
+    /// Answer 503.
+    Refused(Refusal<'r>),
+}
+
+impl<'r> RouteOutcome<'r> {
+    /// The route, if routed.
+    #[must_use]
+    pub fn route(&self) -> Option<&Route<'r>> {
+        match self {
+            RouteOutcome::Routed(r) => Some(r),
+            RouteOutcome::Refused(_) => None,
+        }
+    }
+
+    /// The region's code, if routed.
+    #[must_use]
+    pub fn region_name(&self) -> Option<&'r str> {
+        self.route().map(|r| r.region_name)
+    }
+}
+
+impl CompiledRouting {
+    /// The place routing uses for a client: its subdivision if known, else its country, else
+    /// "unknown". Accepts subdivision suffixes (`CA`) and full codes (`US-CA`), either case.
+    #[inline]
+    #[must_use]
+    pub fn locate(&self, country: Option<[u8; 2]>, subdivision: Option<&[u8]>) -> LocationId {
+        self.locations.locate(country, subdivision)
+    }
+
+    /// The region map's answer for a location when every region is healthy (before looking
+    /// at which regions a service has pools in).
+    #[inline]
+    #[must_use]
+    pub fn preferred_region(&self, location: LocationId) -> Option<RegionId> {
+        let loc = self.locations.get(location)?;
+        self.locations.ranked(loc).first().copied()
+    }
+
+    /// `preferred_region(locate(country, subdivision))`: the region-map lookup.
+    #[inline]
+    #[must_use]
+    pub fn region_for(
+        &self,
+        country: Option<[u8; 2]>,
+        subdivision: Option<&[u8]>,
+    ) -> Option<RegionId> {
+        self.preferred_region(self.locate(country, subdivision))
+    }
+
+    /// The regions a location may be served from, best first: the mapped (or nearest) region,
+    /// then (with `fallback = "default"`) the default region, then the rest by distance.
+    /// Residency is applied: a group member's list holds only the group's regions.
+    #[must_use]
+    pub fn ranked_regions(&self, location: LocationId) -> &[RegionId] {
+        self.locations
+            .get(location)
+            .map(|loc| self.locations.ranked(loc))
+            .unwrap_or_default()
+    }
+
+    /// How a location's preferred region was found.
+    #[must_use]
+    pub fn location_match(&self, location: LocationId) -> Option<MatchSource> {
+        self.locations.get(location).map(|l| l.matched)
+    }
+
+    /// A location's residency group.
+    #[must_use]
+    pub fn location_group(&self, location: LocationId) -> Option<GroupId> {
+        self.locations.get(location).and_then(|l| l.group)
+    }
+
+    pub(crate) fn service_pools_in<'s>(
+        &self,
+        service: &'s Service,
+        region: RegionId,
+    ) -> impl Iterator<Item = PoolId> + Clone + 's {
+        let (start, len) = service
+            .pools_by_region
+            .get(region.index())
+            .copied()
+            .unwrap_or((0, 0));
+        let (start, len) = (start as usize, len as usize);
+        service
+            .region_pools
+            .get(start..start.saturating_add(len))
+            .unwrap_or_default()
+            .iter()
+            .copied()
+    }
+
+    /// Routes one request: the region map (or the service's steering) picks a pool, the pool's
+    /// endpoint steering picks an endpoint, skipping whatever `health` says cannot serve and
+    /// never leaving the client's residency group. `now_ms` is the caller's time (ejections
+    /// end at a time); `seed` drives the weighted random choices, so the same input, health
+    /// and seed always give the same answer.
+    ///
+    /// Allocation-free and lock-free once `health` is bound to this routing (see
+    /// [`HealthTable::register`]).
+    pub fn route<'r>(
+        &'r self,
+        input: &RouteInput<'_>,
+        health: &HealthTable,
+        now_ms: u64,
+        seed: u64,
+    ) -> RouteOutcome<'r> {
+        let location = self.locations.locate(input.country, input.subdivision);
+        let (matched, group_id, ranked) = match self.locations.get(location) {
+            Some(loc) => (loc.matched, loc.group, self.locations.ranked(loc)),
+            None => (MatchSource::Unknown, None, &[][..]),
+        };
+        let group = group_id.and_then(|g| self.groups.get(g.index()));
+        let refuse = |reason, preferred_region| {
+            RouteOutcome::Refused(Refusal {
+                reason,
+                group: group.map(|g| &*g.name),
+                preferred_region,
+                matched,
+            })
+        };
+        let Some(service) = self.services.get(input.service.index()) else {
+            return refuse(RefusalReason::UnknownService, None);
+        };
+        let allowed = group.map_or(u64::MAX, |g| g.allowed);
+        let binding = health.binding(self);
+        let cx = Cx {
+            routing: self,
+            binding: &binding,
+            service,
+            input,
+            now_ms,
+            seed,
+            matched,
+        };
+
+        // The first choice that could not serve: its region, its pool (failover steering) and
+        // why.
+        let mut first: Option<First> = None;
+        match service.steering {
+            Steering::Geo => {
+                for &region in ranked {
+                    if service.region_mask & bit(region) == 0 {
+                        continue;
+                    }
+                    let reason = if binding.region_forced(region) == Forced::Down {
+                        FailoverReason::RegionDown
+                    } else if let Some(pool) = cx.pick_pool(self.service_pools_in(service, region))
+                    {
+                        if let Some(route) = cx.finish(pool, first, false) {
+                            return RouteOutcome::Routed(route);
+                        }
+                        FailoverReason::RegionUnhealthy
+                    } else {
+                        FailoverReason::RegionUnhealthy
+                    };
+                    first.get_or_insert((region, None, reason));
+                }
+            }
+            Steering::Failover => {
+                for &pool in &service.ordered_pools {
+                    let Some(p) = self.pools.get(pool.index()) else {
+                        continue;
+                    };
+                    if allowed & bit(p.region) == 0 {
+                        continue;
+                    }
+                    if cx.pool_ok(pool, p)
+                        && let Some(route) = cx.finish(pool, first, false)
+                    {
+                        return RouteOutcome::Routed(route);
+                    }
+                    let down = binding.region_forced(p.region) == Forced::Down
+                        || binding.pool_forced(pool) == Forced::Down;
+                    let reason = if down {
+                        FailoverReason::PoolDown
+                    } else {
+                        FailoverReason::PoolUnhealthy
+                    };
+                    first.get_or_insert((p.region, Some(pool), reason));
+                }
+            }
+            Steering::Random => {
+                let candidates = service.ordered_pools.iter().copied().filter(|&pool| {
+                    self.pools
+                        .get(pool.index())
+                        .is_some_and(|p| allowed & bit(p.region) != 0)
+                });
+                if let Some(pool) = cx.pick_pool(candidates)
+                    && let Some(route) = cx.finish(pool, None, false)
+                {
+                    return RouteOutcome::Routed(route);
+                }
+            }
+        }
+
+        // Nothing allowed is healthy: the fallback pool, if residency permits.
+        let preferred = first.map(|(r, ..)| r);
+        let fallback = service.fallback_pool.filter(|&pool| {
+            let inside = self
+                .pools
+                .get(pool.index())
+                .is_some_and(|p| allowed & bit(p.region) != 0);
+            match group {
+                None => true,
+                Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
+            }
+        });
+        if let Some(pool) = fallback
+            && let Some(mut route) = cx.finish(pool, first, true)
+        {
+            route.failover = Some(FailoverReason::FallbackPool);
+            route.preferred_region = preferred;
+            return RouteOutcome::Routed(route);
+        }
+        let reason = if group.is_some() {
+            RefusalReason::Residency
+        } else {
+            RefusalReason::NoHealthyOrigin
+        };
+        refuse(reason, preferred.or_else(|| ranked.first().copied()))
+    }
+}
+
+type First = (RegionId, Option<PoolId>, FailoverReason);
+
+#[inline]
+fn bit(r: RegionId) -> u64 {
+    1u64 << (r.0 & 63)
+}
+
+/// Per-call context of [`CompiledRouting::route`].
+struct Cx<'a, 'r> {
+    routing: &'r CompiledRouting,
+    binding: &'a Binding,
+    service: &'r Service,
+    input: &'a RouteInput<'a>,
+    now_ms: u64,
+    seed: u64,
+    matched: MatchSource,
+}
+
+impl<'r> Cx<'_, 'r> {
+    #[inline]
+    fn pool_ok(&self, id: PoolId, pool: &Pool) -> bool {
+        pool_healthy(
+            self.routing,
+            self.binding,
+            id,
+            pool,
+            self.service.unknown_healthy,
+            self.now_ms,
+        )
+    }
+
+    /// A healthy pool among `pools`, by pool weight.
+    #[inline]
+    fn pick_pool(&self, mut pools: impl Iterator<Item = PoolId> + Clone) -> Option<PoolId> {
+        let weight_of = |id: &PoolId| {
+            let p = self.routing.pools.get(id.index())?;
+            (p.weight > 0 && self.pool_ok(*id, p)).then_some(p.weight)
+        };
+        let mut probe = pools.clone();
+        if let (Some(only), None) = (probe.next(), probe.next()) {
+            return weight_of(&only).map(|_| only);
+        }
+        let random = mix64(self.seed ^ POOL_SALT);
+        let index = pick_weighted(pools.clone(), weight_of, random)?;
+        pools.nth(index)
+    }
+
+    /// Picks the endpoint in `pool` and builds the route; `any_health` lets an unhealthy pool
+    /// (the fallback pool of last resort) serve from any endpoint with weight when none is
+    /// usable.
+    fn finish(&self, pool_id: PoolId, first: Option<First>, any_health: bool) -> Option<Route<'r>> {
+        let routing = self.routing;
+        let pool = routing.pools.get(pool_id.index())?;
+        let any_health = any_health || self.binding.pool_forced(pool_id) == Forced::Up;
+        let monitored = pool.monitor.is_some();
+        let usable = |id: EndpointId| {
+            self.binding
+                .endpoint_usable(id, monitored, self.service.unknown_healthy, self.now_ms)
+        };
+        let endpoint = self.pick_endpoint(pool, &usable).or_else(|| {
+            any_health
+                .then(|| self.pick_endpoint(pool, &|_| true))
+                .flatten()
+        })?;
+        let region = routing.regions.get(pool.region.index())?;
+        let address = routing.endpoints.get(endpoint.index())?;
+        let (failover, preferred_region) = match first {
+            Some((r, Some(p), reason)) if p != pool_id => (Some(reason), Some(r)),
+            Some((r, None, reason)) if r != pool.region => (Some(reason), Some(r)),
+            _ => (None, None),
+        };
+        Some(Route {
+            region: pool.region,
+            region_name: &region.name,
+            pool: pool_id,
+            pool_name: &pool.name,
+            endpoint,
+            endpoint_address: &address.address,
+            failover,
+            preferred_region,
+            matched: self.matched,
+        })
+    }
+
+    fn pick_endpoint(
+        &self,
+        pool: &Pool,
+        usable: &dyn Fn(EndpointId) -> bool,
+    ) -> Option<EndpointId> {
+        let endpoints = self.routing.pool_endpoints(pool);
+        let index = match pool.steering {
+            EndpointSteering::Hash => match self.affinity_hash() {
+                Some(key) => pick_rendezvous(
+                    endpoints.clone(),
+                    |(id, e)| usable(*id).then_some((e.hash, e.weight)),
+                    key,
+                ),
+                None => self.pick_random(pool, usable),
+            },
+            EndpointSteering::LeastOutstanding => pick_least_outstanding(
+                endpoints.clone(),
+                |(id, e)| {
+                    let state = self.binding.endpoint(*id)?;
+                    usable(*id).then_some((state.outstanding(), e.weight, e.hash))
+                },
+                mix64(self.seed ^ pool.hash),
+            ),
+            EndpointSteering::Random => self.pick_random(pool, usable),
+        }?;
+        endpoints.map(|(id, _)| id).nth(index)
+    }
+
+    fn pick_random(&self, pool: &Pool, usable: &dyn Fn(EndpointId) -> bool) -> Option<usize> {
+        pick_weighted(
+            self.routing.pool_endpoints(pool),
+            |(id, e)| usable(*id).then_some(e.weight),
+            mix64(self.seed ^ pool.hash),
+        )
+    }
+
+    /// The hash of the request's affinity key, if the service has one and the request has it.
+    fn affinity_hash(&self) -> Option<u64> {
+        match self.service.affinity.as_ref()? {
+            Affinity::ClientIp => match self.input.client_ip? {
+                IpAddr::V4(v4) => Some(hash_bytes(AFFINITY_SEED, &v4.octets())),
+                IpAddr::V6(v6) => Some(hash_bytes(AFFINITY_SEED, &v6.octets())),
+            },
+            Affinity::Header(_) | Affinity::Cookie(_) => self
+                .input
+                .affinity
+                .map(|key| hash_bytes(AFFINITY_SEED, key)),
+        }
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header value (`a=1; b=2`), for callers that
+/// extract a `"cookie:NAME"` affinity key. No allocation.
+#[must_use]
+pub fn cookie_value<'a>(cookie_header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    cookie_header.split(|&b| b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (k, v) = pair.split_at(eq);
+        (k.trim_ascii() == name).then(|| v.get(1..).unwrap_or_default().trim_ascii())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_values_are_found_by_exact_name() {
+        let h = b"theme=dark; session=abc123 ; sess=x";
+        assert_eq!(cookie_value(h, b"session"), Some(&b"abc123"[..]));
+        assert_eq!(cookie_value(h, b"sess"), Some(&b"x"[..]));
+        assert_eq!(cookie_value(h, b"none"), None);
+        assert_eq!(cookie_value(b"flag", b"flag"), None);
+        assert_eq!(cookie_value(b"a=", b"a"), Some(&b""[..]));
+    }
+}
