@@ -23,6 +23,13 @@ macro_rules! id_type {
             pub const fn index(self) -> usize {
                 self.0 as usize
             }
+
+            /// The id with this index, if it fits the id type (whether it exists depends on
+            /// the compiled routing; lookups with an unknown id return `None`).
+            #[must_use]
+            pub fn from_index(index: usize) -> Option<Self> {
+                <$int>::try_from(index).ok().map(Self)
+            }
         }
     };
 }
