@@ -1,0 +1,375 @@
+//! Client identity: which peers are trusted proxies, and the real client address, country,
+//! subdivision and trace id they vouch for.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+/// A set of trusted proxy networks (IPv4 and IPv6).
+///
+/// Built once from CIDRs; membership is a binary search over merged, sorted address ranges,
+/// which answers the same question as a longest-prefix trie in `O(log n)` with two small arrays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    // INVARIANT: sorted by start, non-overlapping and non-adjacent (merged).
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl TrustedProxies {
+    /// An empty set: nobody is trusted.
+    #[must_use]
+    pub fn none() -> Self {
+        TrustedProxies::default()
+    }
+
+    /// The complete published Cloudflare IPv4 and IPv6 ranges.
+    #[must_use]
+    pub fn cloudflare() -> Self {
+        Self::from_nets(edgeroute_geo::cloudflare_ip_ranges().iter().copied())
+    }
+
+    /// A set built from networks (IPv4-mapped IPv6 networks count as IPv4).
+    pub fn from_nets(nets: impl IntoIterator<Item = IpNet>) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in nets {
+            match net.trunc() {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
+                IpNet::V6(n) => {
+                    let start = u128::from(n.network());
+                    let end = u128::from(n.broadcast());
+                    match (n.network().to_ipv4_mapped(), n.prefix_len()) {
+                        (Some(a), p) if p >= 96 => {
+                            let start4 = u32::from(a);
+                            let end4 = u32::from(n.broadcast().to_ipv4_mapped().unwrap_or(a));
+                            v4.push((start4, end4));
+                        }
+                        _ => v6.push((start, end)),
+                    }
+                }
+            }
+        }
+        TrustedProxies {
+            v4: merge(v4),
+            v6: merge(v6),
+        }
+    }
+
+    /// Adds more networks.
+    #[must_use]
+    pub fn union(self, other: &TrustedProxies) -> Self {
+        let mut v4 = self.v4;
+        v4.extend_from_slice(&other.v4);
+        let mut v6 = self.v6;
+        v6.extend_from_slice(&other.v6);
+        TrustedProxies {
+            v4: merge(v4),
+            v6: merge(v6),
+        }
+    }
+
+    /// Whether `ip` (canonicalised: IPv4-mapped IPv6 is IPv4) is inside the set.
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => contains(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => contains(&self.v6, u128::from(a)),
+        }
+    }
+
+    /// True when nothing is trusted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+}
+
+fn merge<T: Copy + Ord + num_like::Succ>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        if let Some(last) = out.last_mut()
+            && s <= last.1.succ_saturating() {
+                if e > last.1 {
+                    last.1 = e;
+                }
+                continue;
+            }
+        out.push((s, e));
+    }
+    out
+}
+
+fn contains<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
+    let i = ranges.partition_point(|&(s, _)| s <= x);
+    i > 0 && ranges.get(i - 1).is_some_and(|&(_, e)| x <= e)
+}
+
+mod num_like {
+    pub(super) trait Succ {
+        fn succ_saturating(self) -> Self;
+    }
+    impl Succ for u32 {
+        fn succ_saturating(self) -> Self {
+            self.saturating_add(1)
+        }
+    }
+    impl Succ for u128 {
+        fn succ_saturating(self) -> Self {
+            self.saturating_add(1)
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code (or Cloudflare's `XX` unknown / `T1` Tor), uppercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// Parses two ASCII letters or digits, case-insensitively (`de` -> `DE`).
+    #[must_use]
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let bytes = trim_ascii(bytes);
+        match bytes {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphanumeric() => Some(CountryCode([
+                a.to_ascii_uppercase(),
+                b.to_ascii_uppercase(),
+            ])),
+            _ => None,
+        }
+    }
+
+    /// The two bytes.
+    #[must_use]
+    pub const fn bytes(self) -> [u8; 2] {
+        self.0
+    }
+
+    /// As text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // INVARIANT: both bytes are ASCII alphanumerics, so this is always valid UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or("XX")
+    }
+}
+
+impl std::fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The subdivision part of an ISO 3166-2 code (`CA` in `US-CA`): 1 to 3 ASCII alphanumerics,
+/// uppercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubdivisionCode {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl SubdivisionCode {
+    /// Parses `CA`, `ENG`, `13`, or a full `US-CA` (the country prefix is dropped).
+    #[must_use]
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut b = trim_ascii(bytes);
+        if let Some(pos) = memchr::memchr(b'-', b) {
+            b = b.get(pos + 1..)?;
+        }
+        if b.is_empty() || b.len() > 3 || !b.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        let mut out = [0u8; 3];
+        for (o, c) in out.iter_mut().zip(b) {
+            *o = c.to_ascii_uppercase();
+        }
+        Some(SubdivisionCode {
+            bytes: out,
+            len: u8::try_from(b.len()).unwrap_or(3),
+        })
+    }
+
+    /// As text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        let b = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
+        // INVARIANT: ASCII alphanumerics only.
+        std::str::from_utf8(b).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for SubdivisionCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// Parses an IP address from header bytes: surrounding whitespace, IPv6 in brackets and a
+/// `:port` suffix on IPv4 are tolerated; IPv4-mapped IPv6 becomes IPv4.
+#[must_use]
+pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
+    let b = trim_ascii(bytes);
+    if b.is_empty() || b.len() > 64 {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']')?;
+        return rest
+            .get(..end)?
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|a| IpAddr::V6(a).to_canonical());
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    if port.is_empty() || !port.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// Finds the client in an `X-Forwarded-For` value: entries are read from the right, entries
+/// inside `trusted` are skipped, at most `max_hops` entries are examined. Returns the first
+/// untrusted valid entry; if the examined entries are all trusted, the leftmost examined one;
+/// `None` when the first examined entry is not an IP address.
+#[must_use]
+pub fn client_from_forwarded_for(
+    value: &[u8],
+    trusted: &TrustedProxies,
+    max_hops: u32,
+) -> Option<IpAddr> {
+    let mut rest = value;
+    let mut last_trusted = None;
+    for _ in 0..max_hops {
+        let (entry, before) = match memchr::memrchr(b',', rest) {
+            Some(pos) => (rest.get(pos + 1..)?, rest.get(..pos)),
+            None => (rest, None),
+        };
+        let Some(ip) = parse_ip(entry) else {
+            return last_trusted;
+        };
+        if !trusted.contains(ip) {
+            return Some(ip);
+        }
+        last_trusted = Some(ip);
+        match before {
+            Some(b) => rest = b,
+            None => break,
+        }
+    }
+    last_trusted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> TrustedProxies {
+        TrustedProxies::from_nets(list.iter().map(|s| s.parse::<IpNet>().unwrap()))
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn membership_v4_v6_and_mapped() {
+        let t = nets(&["198.41.128.0/17", "2400:cb00::/32", "10.0.0.1/32"]);
+        assert!(t.contains(ip("198.41.128.5")));
+        assert!(t.contains(ip("198.41.255.255")));
+        assert!(!t.contains(ip("198.42.0.0")));
+        assert!(!t.contains(ip("198.41.127.255")));
+        assert!(t.contains(ip("::ffff:198.41.128.5")));
+        assert!(t.contains(ip("2400:cb00::1")));
+        assert!(!t.contains(ip("2400:cb01::1")));
+        assert!(t.contains(ip("10.0.0.1")));
+        assert!(!t.contains(ip("10.0.0.2")));
+        assert!(!TrustedProxies::none().contains(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn overlapping_and_adjacent_ranges_merge() {
+        let t = nets(&["10.0.0.0/25", "10.0.0.128/25", "10.0.0.0/24", "0.0.0.0/0"]);
+        assert_eq!(t.v4, vec![(0, u32::MAX)]);
+        let t = nets(&["::ffff:192.0.2.0/120"]);
+        assert!(t.contains(ip("192.0.2.7")));
+        assert!(t.v6.is_empty());
+    }
+
+    #[test]
+    fn cloudflare_list_is_complete() {
+        let t = TrustedProxies::cloudflare();
+        for s in [
+            "173.245.48.1",
+            "104.16.0.1",
+            "172.64.0.1",
+            "131.0.72.1",
+            "2606:4700::1",
+            "2a06:98c0::1",
+            "2c0f:f248::1",
+        ] {
+            assert!(t.contains(ip(s)), "{s}");
+        }
+        assert!(!t.contains(ip("81.2.69.160")));
+    }
+
+    #[test]
+    fn parse_ip_tolerates_decoration_and_rejects_junk() {
+        assert_eq!(parse_ip(b" 81.2.69.160 "), Some(ip("81.2.69.160")));
+        assert_eq!(parse_ip(b"81.2.69.160:443"), Some(ip("81.2.69.160")));
+        assert_eq!(parse_ip(b"[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_ip(b"::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_ip(b"unknown"), None);
+        assert_eq!(parse_ip(b"\xff\xfe"), None);
+        assert_eq!(parse_ip(b""), None);
+        assert_eq!(parse_ip(b"1.2.3.4:"), None);
+    }
+
+    #[test]
+    fn forwarded_for_trusted_hops() {
+        let t = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_from_forwarded_for(b"1.1.1.1, 2.2.2.2, 10.0.0.1", &t, 5),
+            Some(ip("2.2.2.2"))
+        );
+        assert_eq!(
+            client_from_forwarded_for(b"1.1.1.1, 10.0.0.2, 10.0.0.1", &t, 2),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(client_from_forwarded_for(b"garbage", &t, 5), None);
+        assert_eq!(
+            client_from_forwarded_for(b"garbage, 10.0.0.1", &t, 5),
+            Some(ip("10.0.0.1"))
+        );
+        let long: Vec<u8> = std::iter::repeat_n(&b"10.1.1.1, "[..], 1000)
+            .flatten()
+            .copied()
+            .chain(b"10.9.9.9".iter().copied())
+            .collect();
+        assert_eq!(
+            client_from_forwarded_for(&long, &t, 5),
+            Some(ip("10.1.1.1"))
+        );
+        assert_eq!(client_from_forwarded_for(b"", &t, 5), None);
+    }
+
+    #[test]
+    fn country_and_subdivision_codes() {
+        assert_eq!(CountryCode::parse(b"de").unwrap().as_str(), "DE");
+        assert_eq!(CountryCode::parse(b"T1").unwrap().as_str(), "T1");
+        assert!(CountryCode::parse(b"DEU").is_none());
+        assert!(CountryCode::parse(b"1A").is_none());
+        assert!(CountryCode::parse(b"\xc3\xa9").is_none());
+        assert_eq!(SubdivisionCode::parse(b"ca").unwrap().as_str(), "CA");
+        assert_eq!(SubdivisionCode::parse(b"GB-ENG").unwrap().as_str(), "ENG");
+        assert!(SubdivisionCode::parse(b"ABCD").is_none());
+        assert!(SubdivisionCode::parse(b"").is_none());
+    }
+}

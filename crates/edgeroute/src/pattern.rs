@@ -1,0 +1,406 @@
+//! Page-rule URL patterns such as `api.aybiza.com/static/*`, compiled to literal, prefix and
+//! suffix checks before falling back to a general `*` matcher (the GlobSet approach).
+
+use std::fmt;
+
+/// A compiled `*` glob over bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Glob {
+    /// `*`
+    Any,
+    /// No `*`.
+    Exact(Box<[u8]>),
+    /// `abc*`
+    Prefix(Box<[u8]>),
+    /// `*abc`
+    Suffix(Box<[u8]>),
+    /// `ab*cd`
+    PrefixSuffix(Box<[u8]>, Box<[u8]>),
+    /// Anything else: literal pieces separated by `*`, with flags for leading/trailing `*`.
+    General {
+        pieces: Box<[Box<[u8]>]>,
+        anchored_start: bool,
+        anchored_end: bool,
+    },
+}
+
+impl Glob {
+    pub(crate) fn new(pattern: &[u8]) -> Glob {
+        let stars = pattern.iter().filter(|&&c| c == b'*').count();
+        let starts = pattern.first() == Some(&b'*');
+        let ends = pattern.last() == Some(&b'*');
+        if pattern.iter().all(|&c| c == b'*') && !pattern.is_empty() {
+            return Glob::Any;
+        }
+        match (stars, starts, ends) {
+            (0, _, _) => Glob::Exact(pattern.into()),
+            (1, false, true) => {
+                Glob::Prefix(pattern.get(..pattern.len() - 1).unwrap_or(&[]).into())
+            }
+            (1, true, false) => Glob::Suffix(pattern.get(1..).unwrap_or(&[]).into()),
+            (1, false, false) => {
+                let pos = memchr::memchr(b'*', pattern).unwrap_or(0);
+                Glob::PrefixSuffix(
+                    pattern.get(..pos).unwrap_or(&[]).into(),
+                    pattern.get(pos + 1..).unwrap_or(&[]).into(),
+                )
+            }
+            _ => Glob::General {
+                pieces: pattern
+                    .split(|&c| c == b'*')
+                    .filter(|p| !p.is_empty())
+                    .map(Into::into)
+                    .collect(),
+                anchored_start: !starts,
+                anchored_end: !ends,
+            },
+        }
+    }
+
+    /// Whether `text` matches; `fold` compares ASCII case-insensitively (the pattern is
+    /// already lowercase).
+    pub(crate) fn matches(&self, text: &[u8], fold: bool) -> bool {
+        let eq = |a: &[u8], b: &[u8]| {
+            if fold {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        match self {
+            Glob::Any => true,
+            Glob::Exact(e) => eq(text, e),
+            Glob::Prefix(p) => {
+                text.len() >= p.len() && text.get(..p.len()).is_some_and(|t| eq(t, p))
+            }
+            Glob::Suffix(s) => {
+                text.len() >= s.len() && text.get(text.len() - s.len()..).is_some_and(|t| eq(t, s))
+            }
+            Glob::PrefixSuffix(p, s) => {
+                text.len() >= p.len() + s.len()
+                    && text.get(..p.len()).is_some_and(|t| eq(t, p))
+                    && text.get(text.len() - s.len()..).is_some_and(|t| eq(t, s))
+            }
+            Glob::General {
+                pieces,
+                anchored_start,
+                anchored_end,
+            } => general_match(pieces, *anchored_start, *anchored_end, text, fold),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], fold: bool) -> Option<usize> {
+    if !fold {
+        return memchr::memmem::find(hay, needle);
+    }
+    if needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).find(|&i| {
+        hay.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
+/// Greedy leftmost matching of literal pieces is exact for `*`-only globs.
+fn general_match(pieces: &[Box<[u8]>], start: bool, end: bool, text: &[u8], fold: bool) -> bool {
+    let eq = |a: &[u8], b: &[u8]| {
+        if fold {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    let mut rest = text;
+    let mut pieces = pieces;
+    if start {
+        let Some((first, tail)) = pieces.split_first() else {
+            return text.is_empty();
+        };
+        if rest.len() < first.len() || !rest.get(..first.len()).is_some_and(|t| eq(t, first)) {
+            return false;
+        }
+        rest = rest.get(first.len()..).unwrap_or(&[]);
+        pieces = tail;
+    }
+    let last = if end {
+        match pieces.split_last() {
+            Some((last, init)) => {
+                pieces = init;
+                Some(last)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    for piece in pieces {
+        match find(rest, piece, fold) {
+            Some(i) => rest = rest.get(i + piece.len()..).unwrap_or(&[]),
+            None => return false,
+        }
+    }
+    match last {
+        Some(l) => {
+            rest.len() >= l.len() && rest.get(rest.len() - l.len()..).is_some_and(|t| eq(t, l))
+        }
+        None => !end || rest.is_empty(),
+    }
+}
+
+/// The scheme part of a URL pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchemeMatch {
+    Any,
+    Http,
+    Https,
+}
+
+/// A page-rule URL pattern: `[http[s]://]host[/path]`, `*` anywhere.
+///
+/// The host is matched case-insensitively (ignoring a `:port`), the path and query
+/// case-sensitively against the request's path and query string; a pattern without a path
+/// matches only `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlPattern {
+    text: Box<str>,
+    scheme: SchemeMatch,
+    hosts: HostMatch,
+    path: Glob,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Glob(Glob),
+    /// The pattern named a service's base host; in the chosen environment it stands for these.
+    OneOf(Box<[Box<[u8]>]>),
+}
+
+impl UrlPattern {
+    /// Parses a pattern.
+    ///
+    /// # Errors
+    /// A lowercase message for empty patterns, bad schemes, characters not allowed in URLs, and
+    /// `**`.
+    pub fn parse(text: &str) -> Result<UrlPattern, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("empty url pattern".to_owned());
+        }
+        if t.len() > 2048 {
+            return Err("url pattern is longer than 2048 characters".to_owned());
+        }
+        if let Some(c) = t
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+        {
+            return Err(format!(
+                "url pattern `{t}` contains `{}`, which is not allowed",
+                c.escape_debug()
+            ));
+        }
+        if t.contains("**") {
+            return Err(format!(
+                "url pattern `{t}` contains `**`; one `*` already matches anything"
+            ));
+        }
+        let (scheme, rest) = if let Some(r) = t.strip_prefix("https://") {
+            (SchemeMatch::Https, r)
+        } else if let Some(r) = t.strip_prefix("http://") {
+            (SchemeMatch::Http, r)
+        } else if let Some(r) = t.strip_prefix("*://") {
+            (SchemeMatch::Any, r)
+        } else if t.contains("://") {
+            return Err(format!(
+                "url pattern `{t}` has a scheme other than http or https"
+            ));
+        } else {
+            (SchemeMatch::Any, t)
+        };
+        let (host, path) = match rest.find('/') {
+            Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")),
+            None => (rest, "/"),
+        };
+        if host.is_empty() {
+            return Err(format!(
+                "url pattern `{t}` has no host (write `*` for any host)"
+            ));
+        }
+        let host = host.to_ascii_lowercase();
+        let host = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host.as_str()
+            }
+        });
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'*' | b'_'))
+        {
+            return Err(format!("url pattern `{t}` has an invalid host `{host}`"));
+        }
+        Ok(UrlPattern {
+            text: t.into(),
+            scheme,
+            hosts: HostMatch::Glob(Glob::new(host.as_bytes())),
+            path: Glob::new(path.as_bytes()),
+        })
+    }
+
+    /// The literal host, when the host part has no `*`.
+    pub(crate) fn literal_host(&self) -> Option<&[u8]> {
+        match &self.hosts {
+            HostMatch::Glob(Glob::Exact(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Replaces a literal host by the hosts it stands for in the chosen environment.
+    pub(crate) fn retarget(&mut self, hosts: &[String]) {
+        self.hosts = HostMatch::OneOf(
+            hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase().into_bytes().into_boxed_slice())
+                .collect(),
+        );
+    }
+
+    /// Whether a request matches. `host` without or with a port, `path_and_query` as sent.
+    #[must_use]
+    pub fn matches(&self, https: bool, host: &[u8], path_and_query: &[u8]) -> bool {
+        match self.scheme {
+            SchemeMatch::Any => {}
+            SchemeMatch::Https if !https => return false,
+            SchemeMatch::Http if https => return false,
+            _ => {}
+        }
+        let host = strip_port(host);
+        let host_ok = match &self.hosts {
+            HostMatch::Glob(g) => g.matches(host, true),
+            HostMatch::OneOf(list) => list.iter().any(|h| h.eq_ignore_ascii_case(host)),
+        };
+        host_ok && self.path.matches(path_and_query, false)
+    }
+}
+
+/// `host:port` -> `host`; bracketed IPv6 kept whole.
+pub(crate) fn strip_port(host: &[u8]) -> &[u8] {
+    if host.first() == Some(&b'[') {
+        return match memchr::memchr(b']', host) {
+            Some(i) => host.get(..=i).unwrap_or(host),
+            None => host,
+        };
+    }
+    match memchr::memrchr(b':', host) {
+        Some(i)
+            if host
+                .get(i + 1..)
+                .is_some_and(|p| p.iter().all(u8::is_ascii_digit)) =>
+        {
+            host.get(..i).unwrap_or(host)
+        }
+        _ => host,
+    }
+}
+
+impl fmt::Display for UrlPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, url_host: &str, pq: &str) -> bool {
+        UrlPattern::parse(p)
+            .unwrap()
+            .matches(true, url_host.as_bytes(), pq.as_bytes())
+    }
+
+    #[test]
+    fn page_rules_of_the_design() {
+        assert!(m(
+            "api.aybiza.com/static/*",
+            "api.aybiza.com",
+            "/static/app.js"
+        ));
+        assert!(m(
+            "api.aybiza.com/static/*",
+            "API.aybiza.com:443",
+            "/static/a/b.css?v=2"
+        ));
+        assert!(!m(
+            "api.aybiza.com/static/*",
+            "api.aybiza.com",
+            "/api/v1/static/x"
+        ));
+        assert!(!m(
+            "api.aybiza.com/static/*",
+            "voice.aybiza.com",
+            "/static/x"
+        ));
+        assert!(m(
+            "api.aybiza.com/api/v1/*",
+            "api.aybiza.com",
+            "/api/v1/calls"
+        ));
+        assert!(m("voice.aybiza.com/*", "voice.aybiza.com", "/"));
+        assert!(!m("voice.aybiza.com/*", "evilvoice.aybiza.com", "/"));
+    }
+
+    #[test]
+    fn globs_of_every_shape() {
+        assert!(m("*.aybiza.com/*", "ws.aybiza.com", "/x"));
+        assert!(!m("*.aybiza.com/*", "aybiza.com", "/x"));
+        assert!(m("*aybiza.com/*", "aybiza.com", "/x"));
+        assert!(m("example.com/*.js", "example.com", "/a/b.js"));
+        assert!(!m("example.com/*.js", "example.com", "/a/b.jsx"));
+        assert!(m("example.com/a*/b*/c", "example.com", "/ax/by/c"));
+        assert!(!m("example.com/a*/b*/c", "example.com", "/ax/by/cd"));
+        assert!(m("example.com/*/x/*", "example.com", "/q/x/r"));
+        assert!(m("example.com", "example.com", "/"));
+        assert!(!m("example.com", "example.com", "/a"));
+        assert!(m("*/*", "anything", "/at/all"));
+        assert!(m("example.com/Static/*", "example.com", "/Static/x"));
+        assert!(!m("example.com/Static/*", "example.com", "/static/x"));
+    }
+
+    #[test]
+    fn schemes() {
+        let p = UrlPattern::parse("http://example.com/*").unwrap();
+        assert!(p.matches(false, b"example.com", b"/"));
+        assert!(!p.matches(true, b"example.com", b"/"));
+        assert!(UrlPattern::parse("ftp://example.com/*").is_err());
+    }
+
+    #[test]
+    fn bad_patterns_are_rejected() {
+        assert!(UrlPattern::parse("").is_err());
+        assert!(UrlPattern::parse("/static/*").is_err());
+        assert!(UrlPattern::parse("a b.com/*").is_err());
+        assert!(UrlPattern::parse("a.com/**").is_err());
+        assert!(UrlPattern::parse("a\u{e9}.com/*").is_err());
+        assert!(UrlPattern::parse("a$.com/*").is_err());
+    }
+
+    #[test]
+    fn retargeted_hosts() {
+        let mut p = UrlPattern::parse("api.aybiza.com/static/*").unwrap();
+        assert_eq!(p.literal_host(), Some(&b"api.aybiza.com"[..]));
+        p.retarget(&["api.staging.aybiza.com".to_owned()]);
+        assert!(p.matches(true, b"api.staging.aybiza.com", b"/static/x"));
+        assert!(!p.matches(true, b"api.aybiza.com", b"/static/x"));
+    }
+
+    #[test]
+    fn strip_port_cases() {
+        assert_eq!(strip_port(b"a.com:8080"), b"a.com");
+        assert_eq!(strip_port(b"a.com"), b"a.com");
+        assert_eq!(strip_port(b"[::1]:80"), b"[::1]");
+        assert_eq!(strip_port(b"a.com:x"), b"a.com:x");
+    }
+}

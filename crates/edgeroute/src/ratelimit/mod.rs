@@ -1,0 +1,374 @@
+//! Rate limiting: sliding-window counters and the [`CounterStore`] they live in.
+//!
+//! # Counting rule
+//! Windows of `period` seconds are aligned to multiples of the period since the [`Timestamp`]
+//! epoch. A key keeps the count of its current window `c` and of the previous one `p`; at
+//! `elapsed` seconds into the current window its estimate is Cloudflare's
+//! `p × (period − elapsed) / period + c`, computed exactly in integers.
+//!
+//! A request is **acted on** when the estimate plus itself would exceed `limit` (so with a limit
+//! of 100 the 101st request in a window is the first one refused), or when its key is under
+//! mitigation. Only requests that are not acted on increment the counter, so with
+//! `mitigation_timeout = 0` a client sending faster than the limit gets about `limit` requests
+//! through per period and only the excess is refused.
+//!
+//! # Estimate error (documented bound)
+//! In every aligned window at most `limit` requests of one key are let through. In an arbitrary
+//! (unaligned) interval of one period, at most `2 × limit` can be let through, and only when a
+//! client times its requests adversarially around a window boundary; for steady traffic the
+//! estimate tracks the exact sliding count closely. The property tests check both bounds.
+//!
+//! # Mitigation
+//! With `mitigation_timeout > 0`, the first request acted on starts a mitigation: every request
+//! of that key is acted on until it ends, without being counted; `Retry-After` is the time left.
+
+mod memory;
+
+pub use memory::MemoryCounterStore;
+
+use std::hash::{BuildHasher, Hasher};
+
+use crate::time::Timestamp;
+
+/// Identifies one counter: a hash of the rule's stable id, the period and the characteristic
+/// values, so counters of unchanged rules survive a policy reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterKey(pub u64);
+
+impl CounterKey {
+    /// Starts a key for a rule id and period; add characteristics with [`CounterKeyBuilder::add`].
+    #[must_use]
+    pub fn builder(rule_id: &str, period_secs: u32) -> CounterKeyBuilder {
+        let mut h = HASHER.build_hasher();
+        h.write(rule_id.as_bytes());
+        h.write_u8(0xff);
+        h.write_u32(period_secs);
+        CounterKeyBuilder(h)
+    }
+}
+
+static HASHER: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x6564_6765_726f_7574);
+
+/// Builds a [`CounterKey`] from characteristic values.
+pub struct CounterKeyBuilder(foldhash::quality::FoldHasher<'static>);
+
+impl CounterKeyBuilder {
+    /// Adds one characteristic value (length-prefixed, so `("ab","c")` differs from `("a","bc")`).
+    pub fn add(&mut self, value: &[u8]) {
+        self.0.write_usize(value.len());
+        self.0.write(value);
+    }
+
+    /// Adds a marker for a missing characteristic.
+    pub fn add_missing(&mut self) {
+        self.0.write_u64(u64::MAX);
+    }
+
+    /// The finished key.
+    #[must_use]
+    pub fn finish(self) -> CounterKey {
+        CounterKey(self.0.finish())
+    }
+
+    /// A prefix hash: the key so far, without consuming the builder.
+    #[must_use]
+    pub fn peek(&self) -> CounterKey {
+        CounterKey(self.0.finish())
+    }
+}
+
+/// One rate check: count (maybe) and decide (maybe), atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCheck {
+    /// The counter.
+    pub key: CounterKey,
+    /// Window length in seconds (at least 1).
+    pub period_secs: u32,
+    /// The request time.
+    pub now: Timestamp,
+    /// Whether this request counts (its counting expression matched).
+    pub count: bool,
+    /// Requests allowed per period; `None` only counts and reports (for `rate(..)`).
+    pub limit: Option<u32>,
+    /// Mitigation timeout in seconds; 0 acts only on the excess.
+    pub mitigation_timeout_secs: u32,
+}
+
+/// The answer to a [`RateCheck`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateOutcome {
+    /// The sliding-window estimate after this request, rounded up.
+    pub estimate: u32,
+    /// Whether the request is acted on.
+    pub limited: bool,
+    /// Whole seconds (at least 1) until a request of this key would not be acted on; 0 when
+    /// not limited.
+    pub retry_after_secs: u32,
+}
+
+/// Where sliding-window counters live: in process ([`MemoryCounterStore`]) or shared between
+/// gateway instances (for example on Redis, in `edgeroute-tower`).
+///
+/// Implementations apply the rules in the [module docs](self) atomically per key and must not
+/// allocate on the common path.
+pub trait CounterStore: Send + Sync {
+    /// Counts and decides one request.
+    fn check(&self, query: &RateCheck) -> RateOutcome;
+
+    /// Number of keys currently held (for metrics and tests); `None` if unknown.
+    fn key_count(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The state of one counter, as a shared store would persist it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WindowState {
+    /// Index of the current window (`now / period`).
+    pub window: u32,
+    /// Requests counted in the current window.
+    pub current: u32,
+    /// Requests counted in the previous window.
+    pub previous: u32,
+    /// End of the mitigation, in whole seconds since the epoch (0: none).
+    pub mitigated_until_s: u32,
+}
+
+impl WindowState {
+    /// Applies `query` to this state (the reference implementation of the counting rule, used
+    /// by [`MemoryCounterStore`] and usable by other stores).
+    pub fn apply(&mut self, query: &RateCheck) -> RateOutcome {
+        let period = u64::from(query.period_secs.max(1));
+        let period_us = period * 1_000_000;
+        let now_us = query.now.as_micros();
+        let window = u32::try_from(now_us / period_us).unwrap_or(u32::MAX);
+        let elapsed_us = now_us % period_us;
+        self.roll(window);
+
+        if self.mitigated_until_s != 0 {
+            let until_us = u64::from(self.mitigated_until_s) * 1_000_000;
+            if now_us < until_us {
+                return RateOutcome {
+                    estimate: self.estimate(elapsed_us, period_us),
+                    limited: true,
+                    retry_after_secs: ceil_secs(until_us - now_us),
+                };
+            }
+            self.mitigated_until_s = 0;
+        }
+
+        let limited = query
+            .limit
+            .is_some_and(|l| !fits(self.previous, self.current, 1, l, elapsed_us, period_us));
+        if limited {
+            let limit = query.limit.unwrap_or(0);
+            let retry = if query.mitigation_timeout_secs > 0 {
+                let until =
+                    now_us.saturating_add(u64::from(query.mitigation_timeout_secs) * 1_000_000);
+                let until_s = until.div_ceil(1_000_000);
+                self.mitigated_until_s = u32::try_from(until_s).unwrap_or(u32::MAX);
+                query.mitigation_timeout_secs
+            } else {
+                self.retry_after(limit, elapsed_us, period_us)
+            };
+            return RateOutcome {
+                estimate: self
+                    .estimate(elapsed_us, period_us)
+                    .saturating_add(u32::from(query.count)),
+                limited: true,
+                retry_after_secs: retry.max(1),
+            };
+        }
+        if query.count {
+            self.current = self.current.saturating_add(1);
+        }
+        RateOutcome {
+            estimate: self.estimate(elapsed_us, period_us),
+            limited: false,
+            retry_after_secs: 0,
+        }
+    }
+
+    fn roll(&mut self, window: u32) {
+        if self.window == window {
+            return;
+        }
+        if self.window.checked_add(1) == Some(window) {
+            self.previous = self.current;
+        } else {
+            self.previous = 0;
+        }
+        self.current = 0;
+        self.window = window;
+    }
+
+    /// The estimate, rounded up.
+    fn estimate(&self, elapsed_us: u64, period_us: u64) -> u32 {
+        let scaled = u128::from(self.previous) * u128::from(period_us - elapsed_us)
+            + u128::from(self.current) * u128::from(period_us);
+        let est = scaled.div_ceil(u128::from(period_us));
+        u32::try_from(est).unwrap_or(u32::MAX)
+    }
+
+    /// Seconds until the estimate leaves room for one more request.
+    fn retry_after(&self, limit: u32, elapsed_us: u64, period_us: u64) -> u32 {
+        let l = u128::from(limit);
+        let p = u128::from(self.previous);
+        let c = u128::from(self.current);
+        let big_p = u128::from(period_us);
+        let e = u128::from(elapsed_us);
+        let wait_us = if c < l {
+            // Within this window: need p × (P − e') ≤ (l − 1 − c) × P.
+            // e' ≥ P − (l − 1 − c) × P / p.
+            let room = (l - 1 - c) * big_p;
+            let need = (room.checked_div(p)).map_or(0, |r| big_p.saturating_sub(r));
+            need.saturating_sub(e)
+        } else {
+            // Next window: the current count becomes the previous one.
+            // c × (P − e'') ≤ (l − 1) × P  =>  e'' ≥ P − (l − 1) × P / c.
+            let room = (l.saturating_sub(1)) * big_p;
+            let need = (room.checked_div(c)).map_or(0, |r| big_p.saturating_sub(r));
+            (big_p - e) + need
+        };
+        u32::try_from(wait_us.div_ceil(1_000_000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+}
+
+/// Whether `extra` more requests fit under `limit`.
+fn fits(
+    previous: u32,
+    current: u32,
+    extra: u32,
+    limit: u32,
+    elapsed_us: u64,
+    period_us: u64,
+) -> bool {
+    let lhs = u128::from(previous) * u128::from(period_us - elapsed_us)
+        + (u128::from(current) + u128::from(extra)) * u128::from(period_us);
+    lhs <= u128::from(limit) * u128::from(period_us)
+}
+
+fn ceil_secs(us: u64) -> u32 {
+    u32::try_from(us.div_ceil(1_000_000))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(key: u64, t: f64, limit: u32, timeout: u32) -> RateCheck {
+        RateCheck {
+            key: CounterKey(key),
+            period_secs: 60,
+            now: Timestamp::from_secs_f64(t),
+            count: true,
+            limit: Some(limit),
+            mitigation_timeout_secs: timeout,
+        }
+    }
+
+    #[test]
+    fn the_request_crossing_the_limit_is_acted_on() {
+        let mut s = WindowState::default();
+        for i in 0..100 {
+            let o = s.apply(&check(1, 1.0 + f64::from(i) * 0.1, 100, 0));
+            assert!(!o.limited, "request {} limited", i + 1);
+        }
+        let o = s.apply(&check(1, 12.0, 100, 0));
+        assert!(o.limited);
+        assert_eq!(o.retry_after_secs, 49, "{o:?}");
+        // Refused requests are not counted.
+        assert_eq!(s.current, 100);
+    }
+
+    #[test]
+    fn estimate_uses_the_previous_window() {
+        let mut s = WindowState::default();
+        for _ in 0..60 {
+            s.apply(&check(1, 59.0, 100, 0));
+        }
+        // At 30 s into the next window: 60 × 0.5 = 30 estimated, so 70 more fit.
+        let mut allowed = 0;
+        for _ in 0..100 {
+            if !s.apply(&check(1, 90.0, 100, 0)).limited {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 70);
+        let o = s.apply(&check(1, 90.0, 100, 0));
+        assert!(o.limited);
+        // c = 70 < 100: wait until 60 × (60 − e)/60 ≤ 29, e ≥ 31 s: 1 s from now.
+        assert_eq!(o.retry_after_secs, 1);
+    }
+
+    #[test]
+    fn windows_older_than_one_period_are_forgotten() {
+        let mut s = WindowState::default();
+        for _ in 0..100 {
+            s.apply(&check(1, 10.0, 100, 0));
+        }
+        assert!(s.apply(&check(1, 11.0, 100, 0)).limited);
+        assert!(!s.apply(&check(1, 180.0, 100, 0)).limited);
+        assert_eq!((s.previous, s.current), (0, 1));
+    }
+
+    #[test]
+    fn mitigation_timeout_blocks_every_request_for_that_long() {
+        let mut s = WindowState::default();
+        for _ in 0..10 {
+            assert!(!s.apply(&check(1, 1.0, 10, 600)).limited);
+        }
+        let o = s.apply(&check(1, 2.0, 10, 600));
+        assert!(o.limited);
+        assert_eq!(o.retry_after_secs, 600);
+        // Far into later windows, still mitigated.
+        let o = s.apply(&check(1, 301.5, 10, 600));
+        assert!(o.limited);
+        assert_eq!(o.retry_after_secs, 301);
+        assert!(!s.apply(&check(1, 602.0, 10, 600)).limited);
+    }
+
+    #[test]
+    fn counting_only_never_limits() {
+        let mut s = WindowState::default();
+        let mut q = check(1, 5.0, 1, 0);
+        q.limit = None;
+        for i in 1..=500 {
+            let o = s.apply(&q);
+            assert!(!o.limited);
+            assert_eq!(o.estimate, i);
+        }
+    }
+
+    #[test]
+    fn non_counting_requests_are_limited_when_the_counter_is_full() {
+        let mut s = WindowState::default();
+        for _ in 0..5 {
+            s.apply(&check(1, 1.0, 5, 0));
+        }
+        let mut q = check(1, 2.0, 5, 0);
+        q.count = false;
+        assert!(s.apply(&q).limited);
+        assert_eq!(s.current, 5);
+    }
+
+    #[test]
+    fn key_builder_separates_values() {
+        let mut a = CounterKey::builder("r", 60);
+        a.add(b"ab");
+        a.add(b"c");
+        let mut b = CounterKey::builder("r", 60);
+        b.add(b"a");
+        b.add(b"bc");
+        assert_ne!(a.finish(), b.finish());
+        let c = CounterKey::builder("r", 60).finish();
+        let d = CounterKey::builder("r", 10).finish();
+        assert_ne!(c, d);
+        assert_eq!(CounterKey::builder("r", 60).finish(), c);
+    }
+}
