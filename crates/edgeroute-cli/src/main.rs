@@ -20,11 +20,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     // Subcommands are added here, one variant per module in `cmd/`.
+    /// Print the latency model's median RTT from points to every AWS region and edge, as CSV.
+    LatencyMatrix(cmd::latency_matrix::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::LatencyMatrix(args) => cmd::latency_matrix::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(err) => {

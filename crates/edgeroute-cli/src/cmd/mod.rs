@@ -1,1 +1,2 @@
 //! Subcommands of the `edgeroute` binary, one module each.
+pub(crate) mod latency_matrix;
