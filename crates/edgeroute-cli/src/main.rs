@@ -22,12 +22,15 @@ enum Command {
     // Subcommands are added here, one variant per module in `cmd/`.
     /// Print the latency model's median RTT from points to every AWS region and edge, as CSV.
     LatencyMatrix(cmd::latency_matrix::Args),
+    /// Cache models: `cache replay --trace FILE.csv --policy NAME --capacity N`.
+    Cache(cmd::cache::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::LatencyMatrix(args) => cmd::latency_matrix::run(args),
+        Command::Cache(args) => cmd::cache::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,2 +1,3 @@
 //! Subcommands of the `edgeroute` binary, one module each.
 pub(crate) mod latency_matrix;
+pub(crate) mod cache;
