@@ -3,5 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod charts;
+pub mod cost;
 pub mod network;
 pub mod trace;
