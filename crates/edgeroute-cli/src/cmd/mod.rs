@@ -1,3 +1,4 @@
 //! Subcommands of the `edgeroute` binary, one module each.
 pub(crate) mod latency_matrix;
+pub(crate) mod expr;
 pub(crate) mod cache;
