@@ -1,0 +1,219 @@
+//! `edgeroute cache replay`: output formats, counting, bad traces.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn edgeroute(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeroute"))
+        .args(args)
+        .output()
+        .expect("run edgeroute")
+}
+
+/// A scratch file unique to this test process.
+fn scratch(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgeroute-cli-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Keys 1 2 3 1 2 3 ... with sizes 100: a 2-object LRU or FIFO misses every time.
+fn cyclic(n: usize) -> String {
+    let mut s = String::from("timestamp,key,size\n");
+    for i in 0..n {
+        s.push_str(&format!("{i},{},100\n", i % 3 + 1));
+    }
+    s
+}
+
+#[test]
+fn json_has_the_documented_keys() {
+    let trace = scratch("cyclic.csv", &cyclic(30));
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--policy",
+        "lru",
+        "--capacity",
+        "2",
+        "--objects",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["requests"], 30);
+    assert_eq!(v["misses"], 30);
+    assert_eq!(v["miss_ratio"], 1.0);
+    assert_eq!(v["byte_misses"], 3000);
+    assert_eq!(v["byte_miss_ratio"], 1.0);
+    assert_eq!(v["skipped_rows"], 0);
+    assert_eq!(v["unit"], "objects");
+}
+
+#[test]
+fn byte_mode_and_text_table() {
+    let trace = scratch("cyclic3.csv", &cyclic(30));
+    // 300 bytes hold all three objects: only the 3 first-time misses. (Not S3-FIFO: as in
+    // libCacheSim, it admits only objects smaller than its small queue, 30 bytes here.)
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--policy",
+        "clock",
+        "--capacity",
+        "300",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("requests         30\n"), "{text}");
+    assert!(text.contains("misses           3\n"), "{text}");
+    assert!(text.contains("miss_ratio       0.100000\n"), "{text}");
+    assert!(text.contains("capacity         300 bytes\n"), "{text}");
+}
+
+#[test]
+fn every_policy_runs() {
+    let trace = scratch("cyclic4.csv", &cyclic(100));
+    for policy in [
+        "lru",
+        "fifo",
+        "clock",
+        "sieve",
+        "s3fifo",
+        "wtinylfu",
+        "s3fifo:move-to-main-threshold=1",
+    ] {
+        let out = edgeroute(&[
+            "cache",
+            "replay",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--policy",
+            policy,
+            "--capacity",
+            "1KiB",
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{policy}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["requests"], 100, "{policy}");
+        assert_eq!(v["misses"], 3, "{policy}: everything fits in 1 KiB");
+    }
+}
+
+#[test]
+fn bad_row_names_file_line_and_column() {
+    let trace = scratch("bad.csv", "timestamp,key,size\n0,1,10\n1,2,ten\n2,3,30\n");
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--policy",
+        "lru",
+        "--capacity",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing printed on error");
+    let err = stderr(&out);
+    assert!(err.contains("bad.csv:3:5: bad size `ten`"), "{err}");
+    assert!(err.contains("1,2,ten"), "shows the line: {err}");
+}
+
+#[test]
+fn skip_bad_rows_counts_them() {
+    let trace = scratch(
+        "bad2.csv",
+        "timestamp,key,size\n0,1,10\n1,2,ten\n2,3\n3,1,10\n",
+    );
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--policy",
+        "lru",
+        "--capacity",
+        "100",
+        "--skip-bad-rows",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["requests"], 2);
+    assert_eq!(v["misses"], 1);
+    assert_eq!(v["skipped_rows"], 2);
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let trace = scratch("ok.csv", &cyclic(3));
+    let t = trace.to_str().unwrap();
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        t,
+        "--policy",
+        "lrux",
+        "--capacity",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown cache policy `lrux`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        t,
+        "--policy",
+        "lru",
+        "--capacity",
+        "1TB",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = edgeroute(&[
+        "cache",
+        "replay",
+        "--trace",
+        "/nonexistent/trace.csv",
+        "--policy",
+        "lru",
+        "--capacity",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot open trace"),
+        "{}",
+        stderr(&out)
+    );
+}
