@@ -350,35 +350,60 @@ pub fn hit_ratio_svg(data: &ChartData) -> String {
     svg.finish()
 }
 
-/// The failover timeline: one row per event.
+/// A duration for people: `45 s`, `12.5 min`, `3.2 h`.
+fn human_duration(seconds: f64) -> String {
+    let s = if seconds.is_finite() {
+        seconds.max(0.0)
+    } else {
+        0.0
+    };
+    if s < 120.0 {
+        format!("{} s", num(s))
+    } else if s < 2.0 * 3600.0 {
+        format!("{} min", num(s / 60.0))
+    } else {
+        format!("{} h", num(s / 3600.0))
+    }
+}
+
+/// A time of day in the run, `hh:mm:ss` from the start (hours go past 24 for long runs).
+fn clock(seconds: f64) -> String {
+    let s = if seconds.is_finite() {
+        seconds.max(0.0)
+    } else {
+        0.0
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped, small"
+    )]
+    let total = s.round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}",
+        total / 3600,
+        total / 60 % 60,
+        total % 60
+    )
+}
+
+/// The failover timeline: one row per event, each on its own axis from the event's start, so
+/// that seconds of detection delay are as visible as an hour of outage.
 #[must_use]
 pub fn failover_svg(data: &ChartData) -> String {
+    let row_h = 78.0;
     let rows = data.events.len().max(1);
     #[expect(clippy::cast_possible_truncation, reason = "a handful of events")]
-    let height = 120 + 36 * rows as u32;
+    let height = 60 + 78 * rows as u32;
     let mut svg = Svg::new(
         WIDTH,
         height,
         "Failover timeline",
-        "per event: undetected (start to detection), rerouting (detection to reroute), \
-         rerouted (reroute to recovery)",
+        "per event, from its start: undetected (start to detection), rerouting (detection to \
+         reroute), rerouted (reroute to recovery)",
     );
-    let frame = Frame {
-        left: 220.0,
-        top: 40.0,
-        right: 870.0,
-        bottom: f64::from(height) - 50.0,
-    };
-    let (unit, unit_name, ticks) = time_axis(data.duration_s);
-    let x_end = ticks.last().copied().unwrap_or(1.0).max(data.duration_s);
-    let xs = Scale::new(0.0, x_end, frame.left, frame.right);
-    frame.x_axis(
-        &mut svg,
-        xs,
-        &ticks,
-        &|t| num(t / unit),
-        &format!("simulated time ({unit_name})"),
-    );
+    let left = 240.0;
+    let right = 870.0;
     let phases = [
         ("undetected", "#D55E00"),
         ("rerouting", "#E69F00"),
@@ -386,24 +411,28 @@ pub fn failover_svg(data: &ChartData) -> String {
     ];
     for (i, (name, c)) in phases.iter().enumerate() {
         #[expect(clippy::cast_precision_loss, reason = "three entries")]
-        let x = frame.left + i as f64 * 130.0;
+        let x = left + i as f64 * 130.0;
         svg.rect(x, 12.0, 14.0, 14.0, c, "", None);
         svg.text(x + 20.0, 24.0, "start", "fill=\"#222222\"", name);
     }
     if data.events.is_empty() {
+        let frame = Frame {
+            left,
+            top: 40.0,
+            right,
+            bottom: f64::from(height) - 10.0,
+        };
         no_data(&mut svg, frame, "events");
     }
-    let end = data.duration_s.max(0.0);
+    let run_end = if data.duration_s.is_finite() {
+        data.duration_s.max(0.0)
+    } else {
+        0.0
+    };
     for (i, event) in data.events.iter().enumerate() {
         #[expect(clippy::cast_precision_loss, reason = "a handful of events")]
-        let y = frame.top + 8.0 + i as f64 * 36.0;
-        svg.text(
-            frame.left - 8.0,
-            y + 15.0,
-            "end",
-            "fill=\"#222222\"",
-            &format!("{} · {}", event.kind, event.target),
-        );
+        let top = 44.0 + i as f64 * row_h;
+        let bar_y = top + 8.0;
         let ok = |v: Option<f64>| v.filter(|t| t.is_finite());
         let start = if event.start_s.is_finite() {
             event.start_s
@@ -413,10 +442,37 @@ pub fn failover_svg(data: &ChartData) -> String {
         let detected = ok(event.detected_s);
         let rerouted = ok(event.rerouted_s);
         let recovered = ok(event.recovered_s);
-        // Each phase runs until the next known moment, or the end of the run.
-        let undetected_end = detected.or(rerouted).or(recovered).unwrap_or(end);
+        let last = recovered.or(rerouted).or(detected).unwrap_or(start);
+        // The row's axis: from the start to past the last known moment (or the end of the run).
+        let end = if recovered.is_some() {
+            last
+        } else {
+            run_end.max(last)
+        };
+        let span = ((end - start) * 1.08).max(10.0);
+        let xs = Scale::new(0.0, span, left, right);
+        let at = |t: f64| xs.at(t - start);
+
+        svg.text(
+            left - 10.0,
+            bar_y + 11.0,
+            "end",
+            "fill=\"#222222\" font-weight=\"600\"",
+            &format!("{} · {}", event.kind, event.target),
+        );
+        svg.text(
+            left - 10.0,
+            bar_y + 27.0,
+            "end",
+            "fill=\"#555555\" font-size=\"11\"",
+            &format!("starts at {}", clock(start)),
+        );
         let segments = [
-            (Some(start), undetected_end, phases[0]),
+            (
+                Some(start),
+                detected.or(rerouted).or(recovered).unwrap_or(end),
+                phases[0],
+            ),
             (detected, rerouted.or(recovered).unwrap_or(end), phases[1]),
             (rerouted, recovered.unwrap_or(end), phases[2]),
         ];
@@ -424,20 +480,12 @@ pub fn failover_svg(data: &ChartData) -> String {
             let Some(from) = from else { continue };
             if to > from {
                 let tip = format!(
-                    "{name}: {} s to {} s ({} s)",
-                    num(from),
-                    num(to),
-                    num(to - from)
+                    "{name}: {} ({} to {})",
+                    human_duration(to - from),
+                    clock(from),
+                    clock(to)
                 );
-                svg.rect(
-                    xs.at(from),
-                    y,
-                    xs.at(to) - xs.at(from),
-                    20.0,
-                    c,
-                    "",
-                    Some(&tip),
-                );
+                svg.rect(at(from), bar_y, at(to) - at(from), 16.0, c, "", Some(&tip));
             }
         }
         let marks = [
@@ -446,26 +494,52 @@ pub fn failover_svg(data: &ChartData) -> String {
             ("rerouted", rerouted),
             ("recovered", recovered),
         ];
+        let mut notes = Vec::new();
         for (name, t) in marks {
             if let Some(t) = t {
                 svg.circle(
-                    xs.at(t),
-                    y + 10.0,
+                    at(t),
+                    bar_y + 8.0,
                     4.0,
                     "#222222",
-                    &format!("{name} at {} s", num(t)),
+                    &format!("{name} at {}", clock(t)),
                 );
+                if name != "start" {
+                    notes.push(format!("{name} +{}", human_duration(t - start)));
+                }
             }
         }
         if recovered.is_none() {
+            notes.push("not recovered by the end of the run".to_owned());
+        }
+        // A small axis under the bar, in time since the event started.
+        let axis_y = bar_y + 22.0;
+        svg.line(left, axis_y, right, axis_y, "#999999", "");
+        let (unit, suffix) = if span < 180.0 {
+            (1.0, "s")
+        } else if span < 3.0 * 3600.0 {
+            (60.0, "min")
+        } else {
+            (3600.0, "h")
+        };
+        for t in nice_ticks(0.0, span / unit, 6) {
+            let x = xs.at(t * unit);
+            svg.line(x, axis_y, x, axis_y + 4.0, "#999999", "");
             svg.text(
-                xs.at(end).min(frame.right) - 4.0,
-                y + 15.0,
-                "end",
-                "fill=\"#222222\" font-style=\"italic\"",
-                "not recovered",
+                x,
+                axis_y + 15.0,
+                "middle",
+                "fill=\"#555555\" font-size=\"10\"",
+                &format!("+{} {suffix}", num(t)),
             );
         }
+        svg.text(
+            left,
+            axis_y + 32.0,
+            "start",
+            "fill=\"#222222\" font-size=\"11\"",
+            &notes.join(" · "),
+        );
     }
     svg.finish()
 }
@@ -778,7 +852,7 @@ mod tests {
         assert!(!page.contains("https://"));
         assert_eq!(page.matches("<svg ").count(), 4);
         assert!(!page.contains("NaN"));
-        assert!(page.contains("not recovered"));
+        assert!(page.contains("not recovered by the end of the run"));
     }
 
     #[test]
@@ -803,5 +877,14 @@ mod tests {
         let (_, name, ticks) = time_axis(f64::NAN);
         assert_eq!(name, "seconds");
         assert!(!ticks.is_empty());
+    }
+
+    #[test]
+    fn durations_and_clock() {
+        assert_eq!(human_duration(90.0), "90 s");
+        assert_eq!(human_duration(750.0), "12.5 min");
+        assert_eq!(human_duration(3.0 * 3600.0), "3 h");
+        assert_eq!(clock(36_090.0), "10:01:30");
+        assert_eq!(clock(f64::NAN), "00:00:00");
     }
 }
