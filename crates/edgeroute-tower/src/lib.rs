@@ -5,10 +5,14 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod layer;
+pub mod metrics;
 pub mod redis_store;
+mod request;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
-
+pub use layer::{CHALLENGE_HEADER, PolicyBody, PolicyFuture, PolicyLayer, PolicyService, answer};
 pub use redis_store::{
     FailMode, RedisCounterConfig, RedisCounterError, RedisWindows, SharedCounters, WindowCounts,
 };
+pub use request::{ConnectInfo, INLINE_HEADERS, with_request_view};

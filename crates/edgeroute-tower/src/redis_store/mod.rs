@@ -28,6 +28,7 @@
 //! or this instance's own counts (`Local`). Local increments made meanwhile are kept and sent when
 //! Redis is back, as long as their window is still current or previous.
 
+mod engine_store;
 mod remote;
 mod shared;
 mod table;
@@ -158,6 +159,15 @@ pub struct WindowCounts {
 }
 
 impl WindowCounts {
+    /// These counts with `n` more requests in the current window.
+    #[must_use]
+    pub fn plus(self, n: u64) -> Self {
+        WindowCounts {
+            previous: self.previous,
+            current: self.current.saturating_add(n),
+        }
+    }
+
     /// Cloudflare's sliding-window estimate `previous × (period − elapsed) / period + current`,
     /// where `elapsed` is the time since the current window began (clamped to the period).
     #[must_use]

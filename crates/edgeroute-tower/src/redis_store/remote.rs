@@ -8,12 +8,11 @@ use redis::{Client, Script};
 use super::{RedisCounterConfig, RedisCounterError};
 
 /// One counter update sent to Redis: add `delta_current` to window `window` and `delta_previous`
-/// to window `window - 1` of the counter `(rule, key, period)`, and read both totals back.
+/// to window `window - 1` of the counter `(key, period)`, and read both totals back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowOp {
-    /// Stable id of the rate-limit rule (or the `rate()` period) the counter belongs to.
-    pub rule: u64,
-    /// Hash of the counting characteristics (client IP, header values, ...).
+    /// The counter: a hash of the rule's stable id and the counting characteristics (client
+    /// IP, header values, ...), such as the engine's `CounterKey`.
     pub key: u64,
     /// Window length in milliseconds (at least 1).
     pub period_ms: u64,
@@ -66,7 +65,7 @@ return out
 /// the server went away. Use this directly for an exact check you can `await`; the synchronous
 /// [`SharedCounters`](super::SharedCounters) batches through it in the background.
 ///
-/// Keys are `{prefix}:{rule:x}:{key:x}:{period_ms}:{window}`; each expires one full period after
+/// Keys are `{prefix}:{key:016x}:{period_ms}:{window}`; each expires one full period after
 /// its window ended (when it stops being anybody's "previous window"), plus one second of margin
 /// for clock skew between instances.
 #[derive(Clone)]
@@ -125,8 +124,8 @@ impl RedisWindows {
 
     /// The Redis key of window `window` of a counter.
     #[must_use]
-    pub fn key_for(&self, rule: u64, key: u64, period_ms: u64, window: u64) -> String {
-        format!("{}:{rule:x}:{key:x}:{period_ms}:{window}", self.prefix)
+    pub fn key_for(&self, key: u64, period_ms: u64, window: u64) -> String {
+        format!("{}:{key:016x}:{period_ms}:{window}", self.prefix)
     }
 
     /// Applies `ops` atomically per batch of `max_batch` ops and returns the totals, in order.
@@ -149,8 +148,8 @@ impl RedisWindows {
                     .saturating_sub(period)
                     .saturating_sub(op.now_ms)
                     .saturating_add(SKEW_MARGIN_MS);
-                inv.key(self.key_for(op.rule, op.key, period, op.window));
-                inv.key(self.key_for(op.rule, op.key, period, op.window.saturating_sub(1)));
+                inv.key(self.key_for(op.key, period, op.window));
+                inv.key(self.key_for(op.key, period, op.window.saturating_sub(1)));
                 inv.arg(op.delta_current)
                     .arg(op.delta_previous)
                     .arg(ttl_cur.max(1))

@@ -102,31 +102,15 @@ impl SharedCounters {
         })
     }
 
-    /// Adds `by` requests (0 only reads) to counter `(rule, key)` with window length `period` at
-    /// `now` (time since the shared epoch) and returns its window counts, as this instance knows
+    /// Adds `by` requests (0 only reads) to counter `key` with window length `period` at `now`
+    /// (time since the shared epoch) and returns its window counts, as this instance knows
     /// them, with the fail mode applied while Redis is unavailable. Never blocks on the network.
     #[must_use]
-    pub fn count(
-        &self,
-        rule: u64,
-        key: u64,
-        period: Duration,
-        now: Duration,
-        by: u64,
-    ) -> WindowCounts {
+    pub fn count(&self, key: u64, period: Duration, now: Duration, by: u64) -> WindowCounts {
         let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
         let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        self.inner
-            .latest_now_ms
-            .fetch_max(now_ms, Ordering::Relaxed);
-        let id = SlotId {
-            rule,
-            key,
-            period_ms,
-        };
-        let counts = self.inner.table.add(id, now_ms / period_ms, by);
-        self.inner.wake.notify_one();
-        if self.inner.available.load(Ordering::Relaxed) {
+        let counts = self.update(key, period_ms, now_ms, |c, _| (by, c.plus(by)));
+        if self.is_available() {
             return counts;
         }
         match self.inner.fail_mode {
@@ -137,6 +121,24 @@ impl SharedCounters {
             },
             FailMode::Local => counts,
         }
+    }
+
+    /// Runs `f` on counter `key`'s counts (as known here) and mitigation end, under its lock;
+    /// `f` returns how many requests to add and a result. Wakes the sync task.
+    pub(crate) fn update<R: Default>(
+        &self,
+        key: u64,
+        period_ms: u64,
+        now_ms: u64,
+        f: impl FnOnce(WindowCounts, &mut u32) -> (u64, R),
+    ) -> R {
+        self.inner
+            .latest_now_ms
+            .fetch_max(now_ms, Ordering::Relaxed);
+        let id = SlotId { key, period_ms };
+        let out = self.inner.table.update(id, now_ms / period_ms.max(1), f);
+        self.inner.wake.notify_one();
+        out
     }
 
     /// Whether the last sync with Redis succeeded.

@@ -10,7 +10,6 @@ use super::remote::{WindowOp, WindowTotals};
 /// Identity of one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SlotId {
-    pub(crate) rule: u64,
     pub(crate) key: u64,
     pub(crate) period_ms: u64,
 }
@@ -48,6 +47,8 @@ struct Slot {
     previous: Window,
     /// Counted or read since the last sync.
     touched: bool,
+    /// End of a mitigation this instance started, whole seconds since the epoch (0: none).
+    mitigated_until_s: u32,
 }
 
 impl Slot {
@@ -56,6 +57,7 @@ impl Slot {
             current: Window::new(window),
             previous: Window::new(window.saturating_sub(1)),
             touched: false,
+            mitigated_until_s: 0,
         }
     }
 
@@ -111,16 +113,32 @@ impl Table {
     }
 
     fn shard(&self, id: &SlotId) -> Option<&Mutex<Shard>> {
-        let h = id.key ^ id.rule.rotate_left(17) ^ id.period_ms.rotate_left(41);
+        let h = id.key ^ id.period_ms.rotate_left(41);
         // INVARIANT: SHARDS is a power of two and `shards.len() == SHARDS`.
         let i = usize::try_from(h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60).unwrap_or(0);
         self.shards.get(i % SHARDS)
     }
 
-    /// Adds `by` to the counter's window `window` and returns its counts, ours and others'.
+    /// Adds `by` to the counter's window `window` and returns its counts after that.
+    #[cfg(test)]
     pub(crate) fn add(&self, id: SlotId, window: u64, by: u64) -> WindowCounts {
+        self.update(id, window, |c, _| (by, c.plus(by)))
+    }
+
+    /// Runs `f` on the counter's counts in window `window` (ours and others', as known, before
+    /// this request) and its mitigation end, under the counter's lock; `f` returns how many
+    /// requests to add and a result.
+    pub(crate) fn update<R>(
+        &self,
+        id: SlotId,
+        window: u64,
+        f: impl FnOnce(WindowCounts, &mut u32) -> (u64, R),
+    ) -> R
+    where
+        R: Default,
+    {
         let Some(shard) = self.shard(&id) else {
-            return WindowCounts::default();
+            return R::default();
         };
         let mut map = lock(shard);
         if !map.contains_key(&id) && map.len() >= self.max_per_shard {
@@ -128,9 +146,11 @@ impl Table {
         }
         let slot = map.entry(id).or_insert_with(|| Slot::new(window));
         slot.roll(window);
+        let before = slot.counts();
+        let (by, out) = f(before, &mut slot.mitigated_until_s);
         slot.current.pending = slot.current.pending.saturating_add(by);
         slot.touched = true;
-        slot.counts()
+        out
     }
 
     /// Number of counters held.
@@ -155,7 +175,6 @@ impl Table {
                     return true;
                 }
                 out.push(WindowOp {
-                    rule: id.rule,
                     key: id.key,
                     period_ms: period,
                     window: slot.current.index,
@@ -201,7 +220,6 @@ impl Table {
 
     fn with_slot(&self, op: &WindowOp, f: impl FnOnce(&mut Slot)) {
         let id = SlotId {
-            rule: op.rule,
             key: op.key,
             period_ms: op.period_ms,
         };
@@ -248,7 +266,6 @@ mod tests {
 
     fn id(key: u64) -> SlotId {
         SlotId {
-            rule: 1,
             key,
             period_ms: 1000,
         }

@@ -9,5 +9,7 @@
 )]
 #![allow(unreachable_pub, reason = "test helpers")]
 
+mod gateway;
+mod layer;
 mod redis;
 mod redis_server;

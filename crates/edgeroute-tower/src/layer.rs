@@ -1,0 +1,320 @@
+//! [`PolicyLayer`]: the engine as a tower middleware.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use edgeroute::{Action, Decision, Engine, Timestamp};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::request::with_request_view;
+
+/// The response body of a [`PolicyService`]: the inner service's body, or the layer's own answer.
+pub type PolicyBody<B> = Either<B, Full<Bytes>>;
+
+/// Header naming the challenge a `403` answer stands for (`challenge`, `managed_challenge`,
+/// `js_challenge`): this gateway cannot run Cloudflare's challenge pages, so it says which one
+/// the policy asked for and refuses.
+pub const CHALLENGE_HEADER: &str = "x-edgeroute-challenge";
+
+/// A tower [`Layer`] that runs every request through an [`Engine`].
+///
+/// Its service answers by itself when the decision says so (block: the policy's status and
+/// body; challenges: `403` with [`CHALLENGE_HEADER`]; rate limits: `429` with `Retry-After`;
+/// CORS preflights: `204` with the CORS headers; no allowed origin: `503`) and otherwise forwards
+/// the request to the inner service with the policy's request headers set and the [`Decision`]
+/// in the request extensions, then sets the policy's response headers on the inner response.
+///
+/// The clock is injected: [`MonotonicClock`] by default, any [`Clock`] with
+/// [`with_clock`](Self::with_clock).
+#[derive(Clone)]
+pub struct PolicyLayer {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    metrics: bool,
+}
+
+impl std::fmt::Debug for PolicyLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyLayer")
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyLayer {
+    /// A layer deciding with `engine` (an `Engine` or an `Arc<Engine>` shared with whoever
+    /// reloads it and feeds it health reports).
+    pub fn new(engine: impl Into<Arc<Engine>>) -> Self {
+        PolicyLayer {
+            engine: engine.into(),
+            clock: Arc::new(MonotonicClock::new()),
+            metrics: true,
+        }
+    }
+
+    /// The same layer reading time from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether to record [metrics](crate::metrics) for every decision (default on).
+    #[must_use]
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// The engine.
+    #[must_use]
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+}
+
+impl<S> Layer<S> for PolicyLayer {
+    type Service = PolicyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PolicyService {
+            inner,
+            engine: Arc::clone(&self.engine),
+            clock: Arc::clone(&self.clock),
+            metrics: self.metrics,
+            seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The service made by [`PolicyLayer`].
+#[derive(Clone)]
+pub struct PolicyService<S> {
+    inner: S,
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    metrics: bool,
+    // Per-request seed for randomised steering (weighted and canary): distinct per request.
+    seq: Arc<AtomicU64>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for PolicyService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> PolicyService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Decides for `req` now, as `call` does (without recording metrics).
+    pub fn decide<B>(&self, req: &Request<B>) -> Decision {
+        let now = timestamp(self.clock.now());
+        let seed = self.seq.fetch_add(1, Ordering::Relaxed);
+        with_request_view(req, |v| {
+            let v = edgeroute::RequestView { seed, ..*v };
+            self.engine.decide(&v, now)
+        })
+    }
+}
+
+fn timestamp(d: std::time::Duration) -> Timestamp {
+    Timestamp::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl<S, B, RB> Service<Request<B>> for PolicyService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+{
+    type Response = Response<PolicyBody<RB>>;
+    type Error = S::Error;
+    type Future = PolicyFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let started = self.metrics.then(Instant::now);
+        let decision = self.decide(&req);
+        if let Some(t) = started {
+            crate::metrics::record_decision(&decision, t.elapsed());
+        }
+        if decision.action.forwards() {
+            set_headers(req.headers_mut(), decision.request_headers());
+            req.extensions_mut().insert(decision.clone());
+            PolicyFuture {
+                state: State::Forward {
+                    fut: self.inner.call(req),
+                    decision: Some(decision),
+                },
+            }
+        } else {
+            PolicyFuture {
+                state: State::Answer {
+                    response: Some(answer(&decision)),
+                },
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`PolicyService::call`].
+    pub struct PolicyFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Forward { #[pin] fut: F, decision: Option<Decision> },
+        Answer { response: Option<Response<Full<Bytes>>> },
+    }
+}
+
+impl<F, RB, E> Future for PolicyFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = Result<Response<PolicyBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Forward { fut, decision } => match fut.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Ready(Ok(mut resp)) => {
+                    if let Some(d) = decision.take() {
+                        set_headers(resp.headers_mut(), d.response_headers());
+                    }
+                    Poll::Ready(Ok(resp.map(Either::Left)))
+                }
+            },
+            StateProj::Answer { response } => {
+                let resp = response.take().unwrap_or_else(|| {
+                    // Polled after completion: answer something defined rather than panic.
+                    status_only(StatusCode::INTERNAL_SERVER_ERROR)
+                });
+                Poll::Ready(Ok(resp.map(Either::Right)))
+            }
+        }
+    }
+}
+
+fn status_only(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+/// The layer's own answer for a decision that does not forward.
+#[must_use]
+pub fn answer(decision: &Decision) -> Response<Full<Bytes>> {
+    let default_status = match decision.action {
+        Action::Allow | Action::Preflight => StatusCode::NO_CONTENT,
+        Action::Block | Action::Challenge | Action::ManagedChallenge | Action::JsChallenge => {
+            StatusCode::FORBIDDEN
+        }
+        Action::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let status = decision
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(default_status);
+    let (content_type, body): (&str, Bytes) = match decision.action {
+        Action::Preflight => ("", Bytes::new()),
+        Action::Block => match decision.body() {
+            Some((ct, body)) => (ct, Bytes::copy_from_slice(body.as_bytes())),
+            None if status == StatusCode::TOO_MANY_REQUESTS => {
+                ("text/plain", Bytes::from_static(b"rate limited\n"))
+            }
+            None => ("text/plain", Bytes::from_static(b"blocked\n")),
+        },
+        Action::Challenge | Action::ManagedChallenge | Action::JsChallenge => {
+            ("text/plain", Bytes::from_static(b"challenge required\n"))
+        }
+        Action::Unavailable => ("text/plain", Bytes::from_static(b"no origin available\n")),
+        Action::Allow => ("", Bytes::new()),
+    };
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if !content_type.is_empty()
+        && let Ok(v) = HeaderValue::from_str(content_type)
+    {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    if matches!(
+        decision.action,
+        Action::Challenge | Action::ManagedChallenge | Action::JsChallenge
+    ) {
+        h.insert(
+            HeaderName::from_static(CHALLENGE_HEADER),
+            HeaderValue::from_static(decision.action.as_str()),
+        );
+    }
+    set_headers(h, decision.response_headers());
+    r
+}
+
+/// Sets (replacing) every header of `edits`; `vary` is appended instead. Names or values that
+/// are not valid HTTP are skipped (the policy loader rejects them, so this does not happen).
+fn set_headers<'a>(
+    headers: &mut HeaderMap,
+    edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
+) {
+    let mut scratch = Vec::new();
+    for (name, value) in edits {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        let value = match value.as_static() {
+            Some(s) => HeaderValue::from_str(s),
+            None => {
+                scratch.clear();
+                value.write_to(&mut scratch);
+                HeaderValue::from_bytes(&scratch)
+            }
+        };
+        let Ok(value) = value else { continue };
+        if name == http::header::VARY {
+            headers.append(name, value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+}
