@@ -1,0 +1,577 @@
+//! Traffic: who sends which requests when.
+//!
+//! Synthetic traffic is a non-homogeneous Poisson process per shard: candidate arrivals at the
+//! shard's peak rate, each assigned a client (weighted by the client's activity) and a class (by
+//! share), then kept with probability `shape(local hour) × surge / bound` (thinning, which is
+//! exact for any rate curve below the bound). Every shard draws from its own random stream, so
+//! the traffic of a shard does not depend on how many threads run the shards.
+//!
+//! Objects within a class follow Zipf(alpha) popularity; an object's size is fixed by a hash of
+//! its key, drawn from the class's lognormal size distribution, so the same object always has
+//! the same size.
+
+pub mod population;
+mod shape;
+mod template;
+
+use edgeroute_geo::Continent;
+
+pub use population::{Client, Group, Population};
+pub use shape::{DEFAULT_SHAPE, DailyShape};
+pub use template::{Template, push_u64};
+
+use crate::dist::{Alias, LogNormal, Zipf, exponential};
+use crate::rng::{SimRng, label_hash, mix64};
+use crate::scenario::model::{ClassConfig, EventConfig, EventKind};
+
+/// One synthetic request class, compiled.
+#[derive(Debug, Clone)]
+pub struct ClassModel {
+    /// Its name.
+    pub name: String,
+    /// Share of requests.
+    pub share: f64,
+    /// Host header.
+    pub host: Vec<u8>,
+    /// Method.
+    pub method: Vec<u8>,
+    /// Path template.
+    pub path: Template,
+    /// Object popularity.
+    pub zipf: Zipf,
+    /// Object sizes.
+    pub size: LogNormal,
+    /// Salt mixed into object keys, so classes never share keys.
+    pub salt: u64,
+    /// Session length in seconds, for websocket classes.
+    pub session: Option<LogNormal>,
+    /// Extra request headers.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Regional cache content class and TTL in microseconds.
+    pub regional: Option<(String, u64)>,
+    /// Database queries per origin request.
+    pub db_queries: u32,
+    /// Popularity of the class's database queries.
+    pub db_zipf: Zipf,
+    /// Origin service time override.
+    pub compute: Option<LogNormal>,
+}
+
+impl ClassModel {
+    /// Compiles a class (the scenario checks have already validated it).
+    #[must_use]
+    pub fn new(c: &ClassConfig) -> Self {
+        let median = c.size.median.0 as f64;
+        let p99 = c.size.p99.map_or(median, |p| p.0 as f64);
+        ClassModel {
+            name: c.name.clone(),
+            share: c.share,
+            host: c.host.as_bytes().to_vec(),
+            method: c.method.as_bytes().to_vec(),
+            path: Template::parse(&c.path).unwrap_or_else(|_| Template::literal(&c.path)),
+            zipf: Zipf::new(c.objects, c.zipf),
+            size: LogNormal::from_p50_p99(median.max(1.0), p99.max(1.0)),
+            salt: label_hash(&c.name),
+            session: c
+                .session
+                .map(|s| LogNormal::from_p50_p99(s.median.0.max(0.001), s.p99.0.max(s.median.0))),
+            headers: c
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase().into_bytes(), v.as_bytes().to_vec()))
+                .collect(),
+            regional: c
+                .regional_cache
+                .as_ref()
+                .map(|r| (r.class.clone(), r.ttl.as_micros())),
+            db_queries: c.database_queries,
+            db_zipf: Zipf::new(c.database_keys.unwrap_or(c.objects), c.zipf),
+            compute: c
+                .compute
+                .map(|l| LogNormal::from_p50_p99(l.p50_ms, l.p99_ms)),
+        }
+    }
+
+    /// The cache key of the object at popularity `rank`.
+    #[inline]
+    #[must_use]
+    pub fn object_key(&self, rank: u64) -> u64 {
+        mix64(self.salt ^ rank.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The size in bytes of the object with key `key` (fixed by the key).
+    #[inline]
+    #[must_use]
+    pub fn object_size(&self, key: u64) -> u32 {
+        let s = self.size.from_hash(mix64(key ^ 0x5151));
+
+        s.clamp(1.0, f64::from(u32::MAX)) as u32
+    }
+}
+
+/// Where an arrival comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Normal traffic.
+    Normal,
+    /// The attack event with this index in the scenario's events.
+    Attack(u16),
+}
+
+/// One synthetic arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// Virtual time in microseconds.
+    pub t_us: u64,
+    /// Index into the client table.
+    pub client: u32,
+    /// Class index (normal traffic), or 0 for attacks.
+    pub class: u16,
+    /// Where it comes from.
+    pub source: Source,
+    /// Object popularity rank (1 = most popular).
+    pub rank: u64,
+}
+
+/// A surge: a multiplier on traffic, ramping linearly up from `start` and down to `end`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surge {
+    start_us: u64,
+    end_us: u64,
+    ramp_us: u64,
+    multiplier: f64,
+    countries: Option<Vec<String>>,
+    classes: Option<Vec<u16>>,
+}
+
+impl Surge {
+    /// From a `surge` event (other kinds give `None`).
+    #[must_use]
+    pub fn from_event(e: &EventConfig, classes: &[ClassModel]) -> Option<Self> {
+        if e.kind != EventKind::Surge {
+            return None;
+        }
+        let start_us = e.start.as_micros();
+        let end_us = e
+            .end
+            .map(|x| x.as_micros())
+            .or(e.duration.map(|d| start_us.saturating_add(d.as_micros())))
+            .unwrap_or(start_us);
+        let ramp_us = e
+            .ramp
+            .map_or(600_000_000, |r| r.as_micros())
+            .min((end_us.saturating_sub(start_us)) / 2);
+        Some(Surge {
+            start_us,
+            end_us,
+            ramp_us,
+            multiplier: e.multiplier.unwrap_or(1.0),
+            countries: e.countries.clone(),
+            classes: e.classes.as_ref().map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| classes.iter().position(|c| &c.name == n))
+                    .filter_map(|i| u16::try_from(i).ok())
+                    .collect()
+            }),
+        })
+    }
+
+    /// The factor at time `t` for a request of `class` from `country`.
+    #[inline]
+    #[must_use]
+    pub fn factor(&self, t_us: u64, country: &str, class: u16) -> f64 {
+        if t_us < self.start_us || t_us >= self.end_us {
+            return 1.0;
+        }
+        if let Some(cs) = &self.countries
+            && !cs.iter().any(|c| c == country)
+        {
+            return 1.0;
+        }
+        if let Some(ks) = &self.classes
+            && !ks.contains(&class)
+        {
+            return 1.0;
+        }
+        let up = t_us - self.start_us;
+        let down = self.end_us - t_us;
+        let ramp = self.ramp_us.max(1) as f64;
+        let x = (up.min(down) as f64 / ramp).min(1.0);
+        1.0 + (self.multiplier - 1.0) * x
+    }
+
+    /// The largest factor it reaches within `[from, to)`.
+    #[must_use]
+    pub fn bound(&self, from_us: u64, to_us: u64) -> f64 {
+        if to_us <= self.start_us || from_us >= self.end_us {
+            1.0
+        } else {
+            self.multiplier.max(1.0)
+        }
+    }
+}
+
+/// An attack burst, compiled: its clients and requests.
+#[derive(Debug, Clone)]
+pub struct AttackModel {
+    /// Index of the event in the scenario.
+    pub event: u16,
+    /// Start and end in microseconds.
+    pub start_us: u64,
+    /// End in microseconds.
+    pub end_us: u64,
+    /// Requests per second.
+    pub rate: f64,
+    /// Host, path and method.
+    pub host: Vec<u8>,
+    /// Path.
+    pub path: Vec<u8>,
+    /// Method.
+    pub method: Vec<u8>,
+    /// Range of client indices (in the population's client table) it uses.
+    pub clients: std::ops::Range<u32>,
+}
+
+/// Traffic common to every shard.
+#[derive(Debug, Clone)]
+pub struct TrafficModel {
+    /// Classes.
+    pub classes: Vec<ClassModel>,
+    class_alias: Option<Alias>,
+    /// The daily shape.
+    pub shape: DailyShape,
+    /// Mean requests per second over a day.
+    pub rate: f64,
+    /// UTC hour at virtual time zero.
+    pub start_utc_h: f64,
+    /// Surges.
+    pub surges: Vec<Surge>,
+    /// Attacks.
+    pub attacks: Vec<AttackModel>,
+}
+
+impl TrafficModel {
+    /// Compiles classes and surges.
+    #[must_use]
+    pub fn new(
+        classes: Vec<ClassModel>,
+        shape: DailyShape,
+        rate: f64,
+        start_utc_h: f64,
+        events: &[EventConfig],
+    ) -> Self {
+        let shares: Vec<f64> = classes.iter().map(|c| c.share).collect();
+        let surges = events
+            .iter()
+            .filter_map(|e| Surge::from_event(e, &classes))
+            .collect();
+        TrafficModel {
+            class_alias: Alias::new(&shares),
+            classes,
+            shape,
+            rate,
+            start_utc_h,
+            surges,
+            attacks: Vec::new(),
+        }
+    }
+
+    /// The UTC hour of day at virtual time `t`.
+    #[inline]
+    #[must_use]
+    pub fn utc_hour(&self, t_us: u64) -> f64 {
+        self.start_utc_h + t_us as f64 / 3.6e9
+    }
+
+    fn surge_factor(&self, t_us: u64, country: &str, class: u16) -> f64 {
+        let mut f = 1.0;
+        for s in &self.surges {
+            f *= s.factor(t_us, country, class);
+        }
+        f
+    }
+
+    fn surge_bound(&self, from: u64, to: u64) -> f64 {
+        self.surges.iter().map(|s| s.bound(from, to)).product()
+    }
+}
+
+/// A shard's traffic generator: its clients and random stream.
+#[derive(Debug, Clone)]
+pub struct ShardTraffic {
+    clients: Vec<u32>,
+    client_alias: Option<Alias>,
+    /// Share of all normal traffic this shard carries.
+    pub weight: f64,
+    /// Per attack (same order as [`TrafficModel::attacks`]): this shard's attack clients.
+    attack_clients: Vec<Vec<u32>>,
+    attack_total: Vec<u32>,
+    rng: SimRng,
+}
+
+impl ShardTraffic {
+    /// The generator for the clients in `clients` (normal) and `attack_clients` (per attack).
+    #[must_use]
+    pub fn new(
+        population: &Population,
+        clients: Vec<u32>,
+        attack_clients: Vec<Vec<u32>>,
+        attacks: &[AttackModel],
+        seed: u64,
+        shard: u32,
+    ) -> Self {
+        // Client weight: its group's weight shared among the group's clients, times activity.
+        let mut per_group = vec![0.0f64; population.groups.len()];
+        for c in &population.clients {
+            if let Some(w) = per_group.get_mut(c.group as usize) {
+                *w += f64::from(c.activity);
+            }
+        }
+        let weights: Vec<f64> = clients
+            .iter()
+            .filter_map(|&i| population.clients.get(i as usize))
+            .map(|c| {
+                let g = c.group as usize;
+                let gw = population.groups.get(g).map_or(0.0, |g| g.weight);
+                let denom = per_group
+                    .get(g)
+                    .copied()
+                    .unwrap_or(1.0)
+                    .max(f64::MIN_POSITIVE);
+                gw * f64::from(c.activity) / denom
+            })
+            .collect();
+        let weight = weights.iter().sum();
+        let attack_total = attacks
+            .iter()
+            .map(|a| a.clients.end.saturating_sub(a.clients.start))
+            .collect();
+        ShardTraffic {
+            client_alias: Alias::new(&weights),
+            clients,
+            weight,
+            attack_clients,
+            attack_total,
+            rng: SimRng::stream(seed, "traffic", u64::from(shard)),
+        }
+    }
+
+    /// Appends this shard's arrivals in `[from, to)` microseconds to `out`, in time order.
+    pub fn generate(
+        &mut self,
+        model: &TrafficModel,
+        population: &Population,
+        from: u64,
+        to: u64,
+        out: &mut Vec<Arrival>,
+    ) {
+        let start_len = out.len();
+        self.generate_normal(model, population, from, to, out);
+        let normal_end = out.len();
+        self.generate_attacks(model, from, to, out);
+        if out.len() > normal_end && normal_end > start_len {
+            // Two or more sorted runs: the stable sort merges runs in linear time.
+            if let Some(slice) = out.get_mut(start_len..) {
+                slice.sort_by_key(|a| a.t_us);
+            }
+        }
+    }
+
+    fn generate_normal(
+        &mut self,
+        model: &TrafficModel,
+        population: &Population,
+        from: u64,
+        to: u64,
+        out: &mut Vec<Arrival>,
+    ) {
+        let (Some(client_alias), Some(class_alias)) = (&self.client_alias, &model.class_alias)
+        else {
+            return;
+        };
+        let bound = model.shape.max() * model.surge_bound(from, to);
+        let rate = model.rate * self.weight * bound; // candidates per second
+        if rate.is_nan() || rate <= 0.0 {
+            return;
+        }
+        let mean_gap_us = 1e6 / rate;
+        let mut t = from as f64;
+        let end = to as f64;
+        let has_surges = !model.surges.is_empty();
+        loop {
+            t += exponential(&mut self.rng, mean_gap_us);
+            if t >= end {
+                break;
+            }
+            let t_us = t as u64;
+            let ci = client_alias.sample(&mut self.rng);
+            let Some(&client) = self.clients.get(ci) else {
+                continue;
+            };
+            let Some(c) = population.clients.get(client as usize) else {
+                continue;
+            };
+            let Some(g) = population.groups.get(c.group as usize) else {
+                continue;
+            };
+            let class = class_alias.sample(&mut self.rng);
+            let class16 = u16::try_from(class).unwrap_or(0);
+            let local = model.utc_hour(t_us) + g.utc_offset_h;
+            let mut keep = model.shape.factor(local);
+            if has_surges {
+                keep *= model.surge_factor(t_us, g.country, class16);
+            }
+            if self.rng.next_f64() * bound >= keep {
+                continue;
+            }
+            let rank = model
+                .classes
+                .get(class)
+                .map_or(1, |k| k.zipf.sample(&mut self.rng));
+            out.push(Arrival {
+                t_us,
+                client,
+                class: class16,
+                source: Source::Normal,
+                rank,
+            });
+        }
+    }
+
+    fn generate_attacks(
+        &mut self,
+        model: &TrafficModel,
+        from: u64,
+        to: u64,
+        out: &mut Vec<Arrival>,
+    ) {
+        for (k, a) in model.attacks.iter().enumerate() {
+            let lo = from.max(a.start_us);
+            let hi = to.min(a.end_us);
+            if lo >= hi {
+                continue;
+            }
+            let Some(mine) = self.attack_clients.get(k) else {
+                continue;
+            };
+            let total = self.attack_total.get(k).copied().unwrap_or(0);
+            if mine.is_empty() || total == 0 {
+                continue;
+            }
+            let rate = a.rate * mine.len() as f64 / f64::from(total);
+            let mean_gap_us = 1e6 / rate;
+            let mut t = lo as f64;
+            loop {
+                t += exponential(&mut self.rng, mean_gap_us);
+                if t >= hi as f64 {
+                    break;
+                }
+                let t_us = t as u64;
+                let i = self.rng.below(mine.len() as u64);
+                let Some(&client) = usize::try_from(i).ok().and_then(|i| mine.get(i)) else {
+                    continue;
+                };
+                out.push(Arrival {
+                    t_us,
+                    client,
+                    class: 0,
+                    source: Source::Attack(a.event),
+                    rank: 1,
+                });
+            }
+        }
+    }
+}
+
+/// The continent key used in reports (`NA`, `EU`, ...).
+#[must_use]
+pub fn continent_key(c: Continent) -> &'static str {
+    c.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::{BotConfig, PopulationConfig, SizeConfig};
+    use crate::scenario::units::ByteSize;
+
+    fn class(name: &str, share: f64) -> ClassModel {
+        ClassModel::new(&ClassConfig {
+            name: name.into(),
+            share,
+            host: "api.example.com".into(),
+            path: "/x/{object}".into(),
+            method: "GET".into(),
+            objects: 1000,
+            zipf: 0.9,
+            size: SizeConfig {
+                median: ByteSize(1000),
+                p99: Some(ByteSize(100_000)),
+            },
+            compute: None,
+            headers: Default::default(),
+            regional_cache: None,
+            database_queries: 0,
+            database_keys: None,
+            session: None,
+        })
+    }
+
+    #[test]
+    fn object_sizes_are_fixed_per_key() {
+        let c = class("a", 1.0);
+        let k = c.object_key(5);
+        assert_eq!(c.object_size(k), c.object_size(k));
+        assert_ne!(c.object_key(5), class("b", 1.0).object_key(5));
+    }
+
+    #[test]
+    fn rate_matches_over_a_day() {
+        let colos: Vec<_> = edgeroute_geo::colos().iter().collect();
+        let pop = Population::build(
+            &PopulationConfig::default(),
+            &BotConfig::default(),
+            5000,
+            colos,
+            3,
+        );
+        let model = TrafficModel::new(
+            vec![class("a", 0.5), class("b", 0.5)],
+            DailyShape::default(),
+            20.0,
+            0.0,
+            &[],
+        );
+        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
+        let mut shard = ShardTraffic::new(&pop, all, vec![], &[], 1, 0);
+        assert!((shard.weight - 1.0).abs() < 1e-9);
+        let mut out = Vec::new();
+        let day = 86_400_000_000u64;
+        let step = 3_600_000_000u64;
+        let mut t = 0;
+        while t < day {
+            shard.generate(&model, &pop, t, t + step, &mut out);
+            t += step;
+        }
+        let n = out.len() as f64;
+        let expect = 20.0 * 86_400.0;
+        assert!((n / expect - 1.0).abs() < 0.02, "{n} vs {expect}");
+        assert!(out.windows(2).all(|w| w[0].t_us <= w[1].t_us));
+    }
+
+    #[test]
+    fn surge_ramps() {
+        let e: EventConfig = toml::from_str(
+            "kind = \"surge\"\nstart = 100\nend = 200\nmultiplier = 3.0\nramp = 10\n",
+        )
+        .unwrap();
+        let s = Surge::from_event(&e, &[]).unwrap();
+        assert_eq!(s.factor(50_000_000, "US", 0), 1.0);
+        assert!((s.factor(105_000_000, "US", 0) - 2.0).abs() < 1e-9);
+        assert!((s.factor(150_000_000, "US", 0) - 3.0).abs() < 1e-9);
+        assert_eq!(s.factor(200_000_000, "US", 0), 1.0);
+        assert_eq!(s.bound(0, 99_000_000), 1.0);
+        assert_eq!(s.bound(0, 101_000_000), 3.0);
+    }
+}
