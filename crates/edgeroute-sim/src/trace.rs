@@ -44,6 +44,10 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
+mod lines;
+
+use lines::{Next, SplitError, Splitter, fill_record};
+
 /// How to read a trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TraceOptions {
@@ -167,6 +171,9 @@ pub enum TraceErrorKind {
     /// The header names a column twice.
     #[error("column `{0}` appears twice in header")]
     DuplicateColumn(Column),
+    /// A line longer than 1 MiB.
+    #[error("line longer than 1 MiB")]
+    LineTooLong,
     /// The header lacks a required column.
     #[error("header has no `{0}` column (required: timestamp, key, size)")]
     MissingColumn(Column),
@@ -242,13 +249,11 @@ impl TraceError {
         }
     }
 
-    fn csv(err: &csv::Error) -> Self {
-        let line = err.position().map_or(0, csv::Position::line);
-        let kind = match err.kind() {
-            csv::ErrorKind::Io(e) => {
-                TraceErrorKind::Io(std::io::Error::new(e.kind(), e.to_string()))
-            }
-            _ => TraceErrorKind::Csv(err.to_string()),
+    fn split(err: SplitError) -> Self {
+        let (line, kind) = match err {
+            SplitError::Io(e) => (0, TraceErrorKind::Io(e)),
+            SplitError::TooLong(line) => (line, TraceErrorKind::LineTooLong),
+            SplitError::Csv(line, message) => (line, TraceErrorKind::Csv(message)),
         };
         Self {
             line,
@@ -290,13 +295,16 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
 /// Streams requests from a CSV trace.
 #[derive(Debug)]
 pub struct TraceReader<R> {
-    csv: csv::Reader<R>,
+    source: Splitter<R>,
     record: ByteRecord,
     /// Field index of each [`Column`] (by `Column::slot`), if present.
     columns: [Option<usize>; 9],
     fields: usize,
     /// A headerless trace's first row, read while looking for a header.
     pending: bool,
+    /// Field positions of timestamp, key and size when those are the only columns: plain lines
+    /// are then parsed in place, without filling `record`.
+    plain3: Option<[usize; 3]>,
     options: TraceOptions,
     skipped: u64,
     requests: u64,
@@ -319,31 +327,48 @@ impl<R: Read> TraceReader<R> {
     /// # Errors
     /// If the header is invalid or the first row cannot be read.
     pub fn from_reader(reader: R, options: TraceOptions) -> Result<Self, TraceError> {
-        let csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(reader);
         let mut this = Self {
-            csv,
+            source: Splitter::new(reader),
             record: ByteRecord::new(),
             columns: [None; 9],
             fields: 0,
             pending: false,
+            plain3: None,
             options,
             skipped: 0,
             requests: 0,
         };
         this.read_header()?;
+        if this.fields == 3
+            && let (Some(t), Some(k), Some(s)) = (
+                this.column(Column::Timestamp),
+                this.column(Column::Key),
+                this.column(Column::Size),
+            )
+        {
+            this.plain3 = Some([t, k, s]);
+        }
         Ok(this)
     }
 
-    fn read_header(&mut self) -> Result<(), TraceError> {
-        if !self
-            .csv
-            .read_byte_record(&mut self.record)
-            .map_err(|e| TraceError::csv(&e))?
+    /// Reads the next record into `self.record`; false at end of input.
+    fn read_record(&mut self) -> Result<bool, TraceError> {
+        match self
+            .source
+            .read(&mut self.record)
+            .map_err(TraceError::split)?
         {
+            Next::Plain(line_no, line) => {
+                fill_record(&mut self.record, line, line_no);
+                Ok(true)
+            }
+            Next::Record => Ok(true),
+            Next::Eof => Ok(false),
+        }
+    }
+
+    fn read_header(&mut self) -> Result<(), TraceError> {
+        if !self.read_record()? {
             return Ok(()); // empty trace
         }
         let line = self.record.position().map_or(1, csv::Position::line);
@@ -450,12 +475,25 @@ impl<R: Read> TraceReader<R> {
         let row = loop {
             if self.pending {
                 self.pending = false;
-            } else if !self
-                .csv
-                .read_byte_record(&mut self.record)
-                .map_err(|e| TraceError::csv(&e))?
-            {
-                return Ok(None);
+            } else {
+                match self
+                    .source
+                    .read(&mut self.record)
+                    .map_err(TraceError::split)?
+                {
+                    Next::Eof => return Ok(None),
+                    Next::Record => {}
+                    Next::Plain(line_no, line) => {
+                        // The fast path: a plain `timestamp,key,size` line parsed in place.
+                        if let Some(cols) = self.plain3
+                            && let Some([timestamp, key, size]) = parse_plain3(line, cols)
+                        {
+                            self.requests += 1;
+                            return Ok(Some(TraceRequest::plain(line_no, timestamp, key, size)));
+                        }
+                        fill_record(&mut self.record, line, line_no);
+                    }
+                }
             }
             match self.parse_row() {
                 Ok(row) => break row,
@@ -576,6 +614,45 @@ impl<R: Read> TraceReader<R> {
     }
 }
 
+impl TraceRequest<'static> {
+    fn plain(line: u64, timestamp: u64, key: u64, size: u64) -> Self {
+        Self {
+            line,
+            timestamp,
+            key,
+            // INVARIANT: parse_plain3 checked the size fits.
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+            host: None,
+            path: None,
+            method: None,
+            client_ip: None,
+            country: None,
+            status: None,
+        }
+    }
+}
+
+/// Parses a quote-free line of exactly three fields into [timestamp, key, size] (by field
+/// positions `cols`), or `None` if anything is unusual (the general path then parses it and
+/// names the error).
+#[inline]
+fn parse_plain3(line: &[u8], cols: [usize; 3]) -> Option<[u64; 3]> {
+    let mut fields = line.splitn(4, |&b| b == b',');
+    let f = [fields.next()?, fields.next()?, fields.next()?];
+    if fields.next().is_some() {
+        return None;
+    }
+    let [t, k, s] = cols.map(|i| f.get(i).map(|f| trim(f)));
+    let (t, k, s) = (t?, k?, s?);
+    let timestamp = parse_u64(t)?;
+    let size = parse_u64(s).filter(|&v| v <= u64::from(u32::MAX))?;
+    if k.is_empty() {
+        return None;
+    }
+    let key = parse_u64(k).unwrap_or_else(|| hash_string_key(k));
+    Some([timestamp, key, size])
+}
+
 /// The parsed non-text fields of a valid row.
 struct Row {
     line: u64,
@@ -590,6 +667,7 @@ fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
+#[inline]
 fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }

@@ -25,6 +25,9 @@ pub(crate) struct Node {
     pub(crate) freq: u16,
     /// Policy-specific tag: which list the node is on.
     pub(crate) tag: u8,
+    /// The index bucket holding this slot when it was inserted: a hint that saves a probe on
+    /// release (checked, since a rehash moves entries).
+    bucket: u32,
 }
 
 /// Mixes a key into a well-spread 64-bit hash (the murmur3 finaliser). Fixed, so every run of
@@ -98,6 +101,7 @@ impl Slab {
             size,
             freq: 0,
             tag,
+            bucket: NIL,
         };
         let idx = if let Some(slot) = self.nodes.get_mut(self.free as usize) {
             let idx = self.free;
@@ -112,9 +116,14 @@ impl Slab {
             idx
         };
         let Self { nodes, index, .. } = self;
-        index.insert_unique(hash_key(key), idx, |&i| {
-            nodes.get(i as usize).map_or(0, |n| hash_key(n.key))
-        });
+        let bucket = index
+            .insert_unique(hash_key(key), idx, |&i| {
+                nodes.get(i as usize).map_or(0, |n| hash_key(n.key))
+            })
+            .bucket_index();
+        if let Some(node) = nodes.get_mut(idx as usize) {
+            node.bucket = u32::try_from(bucket).unwrap_or(NIL);
+        }
         self.live += 1;
         idx
     }
@@ -124,12 +133,20 @@ impl Slab {
         let Some(node) = self.nodes.get_mut(idx as usize) else {
             return;
         };
-        let key = node.key;
+        let (key, bucket) = (node.key, node.bucket as usize);
         node.next = self.free;
         node.prev = NIL;
         self.free = idx;
-        if let Ok(entry) = self.index.find_entry(hash_key(key), |&i| i == idx) {
-            entry.remove();
+        // A bucket holding this slot number is this node's: each slot is indexed once.
+        match self.index.get_bucket_entry(bucket) {
+            Ok(entry) if *entry.get() == idx => {
+                entry.remove();
+            }
+            _ => {
+                if let Ok(entry) = self.index.find_entry(hash_key(key), |&i| i == idx) {
+                    entry.remove();
+                }
+            }
         }
         self.live = self.live.saturating_sub(1);
     }

@@ -1,0 +1,296 @@
+//! The trace's record splitter: a fast path for the common case, CSV rules where needed.
+//!
+//! Most traces are plain `digits,digits,digits` lines. Those are split on commas straight out
+//! of a large read buffer, without the general CSV state machine. A line containing a double
+//! quote (plus any following lines needed to close its quotes) is handed to the `csv` crate, so
+//! quoted fields keep their CSV meaning. Empty lines are skipped, as the `csv` crate does; a
+//! UTF-8 byte-order mark at the start is ignored.
+
+use std::io::{self, Read};
+
+use csv::{ByteRecord, Position};
+
+/// Lines longer than this are an error rather than a reason to buffer without bound.
+pub(super) const MAX_LINE: usize = 1 << 20;
+
+const READ_SIZE: usize = 1 << 18;
+
+/// Why the next record could not be read.
+#[derive(Debug)]
+pub(super) enum SplitError {
+    Io(io::Error),
+    /// A line (or a quoted record) longer than [`MAX_LINE`], starting at this line.
+    TooLong(u64),
+    /// Malformed quoting, at this line.
+    Csv(u64, String),
+}
+
+#[derive(Debug)]
+pub(super) struct Splitter<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Lines consumed so far.
+    line: u64,
+    first: bool,
+}
+
+impl<R: Read> Splitter<R> {
+    pub(super) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: vec![0; READ_SIZE],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            first: true,
+        }
+    }
+
+    /// Reads more input after the unconsumed bytes; false at end of input.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end + READ_SIZE / 2 > self.buf.len() {
+            self.buf.resize(self.buf.len() + READ_SIZE, 0);
+        }
+        loop {
+            let Some(spare) = self.buf.get_mut(self.end..) else {
+                return Ok(false);
+            };
+            match self.inner.read(spare) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Length of the next line in `buf[start..end]` (without its `\n`) and whether it has a
+    /// quote; `None` if no complete line is buffered.
+    fn scan(&self) -> Option<(usize, usize)> {
+        let pending = self.buf.get(self.start..self.end)?;
+        let mut quotes = 0;
+        for (i, &b) in pending.iter().enumerate() {
+            if b == b'\n' {
+                return Some((i, quotes));
+            }
+            quotes += usize::from(b == b'"');
+        }
+        None
+    }
+
+    /// Reads the next non-empty record into `record`; false at end of input.
+    #[cfg(test)]
+    pub(super) fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool, SplitError> {
+        match self.read(record)? {
+            Next::Plain(line_no, line) => {
+                fill_record(record, line, line_no);
+                Ok(true)
+            }
+            Next::Record => Ok(true),
+            Next::Eof => Ok(false),
+        }
+    }
+
+    /// The next non-empty line: a plain one (no quotes) as a slice, without touching `record`;
+    /// a quoted one parsed into `record`.
+    pub(super) fn read(&mut self, record: &mut ByteRecord) -> Result<Next<'_>, SplitError> {
+        if self.first {
+            self.first = false;
+            while self.end - self.start < 3 && self.fill().map_err(SplitError::Io)? {}
+            if self
+                .buf
+                .get(self.start..self.end)
+                .is_some_and(|b| b.starts_with(b"\xef\xbb\xbf"))
+            {
+                self.start += 3;
+            }
+        }
+        let (line_no, from, len) = loop {
+            // Find a complete line, reading more as needed.
+            let (len, quotes, complete) = loop {
+                if let Some((len, quotes)) = self.scan() {
+                    break (len, quotes, true);
+                }
+                if self.end - self.start > MAX_LINE {
+                    return Err(SplitError::TooLong(self.line + 1));
+                }
+                if !self.fill().map_err(SplitError::Io)? {
+                    if self.start == self.end {
+                        return Ok(Next::Eof);
+                    }
+                    // A last line without a newline.
+                    let rest = self.buf.get(self.start..self.end).unwrap_or_default();
+                    let quotes = rest.iter().filter(|&&b| b == b'"').count();
+                    break (self.end - self.start, quotes, false);
+                }
+            };
+            let line_no = self.line + 1;
+            if quotes > 0 {
+                self.read_quoted(record, line_no)?;
+                return Ok(Next::Record);
+            }
+            let from = self.start;
+            self.start += len + usize::from(complete);
+            self.line += 1;
+            let cr = self.buf.get(from + len.saturating_sub(1)) == Some(&b'\r');
+            let len = len - usize::from(cr && len > 0);
+            if len > 0 {
+                break (line_no, from, len);
+            }
+        };
+        Ok(Next::Plain(
+            line_no,
+            self.buf.get(from..from + len).unwrap_or_default(),
+        ))
+    }
+
+    /// Parses a record with quotes by CSV rules: extends it over following lines until its
+    /// quotes balance.
+    fn read_quoted(&mut self, record: &mut ByteRecord, line_no: u64) -> Result<(), SplitError> {
+        let mut lines = 1u64;
+        let mut end = self.start;
+        loop {
+            let pending = self.buf.get(end..self.end).unwrap_or_default();
+            let newline = pending.iter().position(|&b| b == b'\n');
+            end = newline.map_or(self.end, |i| end + i + 1);
+            let text = self.buf.get(self.start..end).unwrap_or_default();
+            let balanced = text.iter().filter(|&&b| b == b'"').count() % 2 == 0;
+            if balanced || (newline.is_none() && self.eof) {
+                break;
+            }
+            if newline.is_none() {
+                if end - self.start > MAX_LINE {
+                    return Err(SplitError::TooLong(line_no));
+                }
+                let offset = end - self.start;
+                self.fill().map_err(SplitError::Io)?;
+                end = self.start + offset;
+            } else {
+                lines += 1;
+            }
+        }
+        let text = self.buf.get(self.start..end).unwrap_or_default();
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text);
+        let got = csv
+            .read_byte_record(record)
+            .map_err(|e| SplitError::Csv(line_no, e.to_string()))?;
+        if got
+            && csv
+                .read_byte_record(&mut ByteRecord::new())
+                .is_ok_and(|more| more)
+        {
+            return Err(SplitError::Csv(line_no, "unbalanced quotes".to_owned()));
+        }
+        self.start = end;
+        self.line += lines;
+        set_line(record, line_no);
+        Ok(())
+    }
+}
+
+/// What [`Splitter::read`] found.
+#[derive(Debug)]
+pub(super) enum Next<'a> {
+    /// A line without quotes (line number, bytes without the line ending).
+    Plain(u64, &'a [u8]),
+    /// A quoted record, now in the caller's record.
+    Record,
+    /// End of input.
+    Eof,
+}
+
+/// Splits a plain line on commas into `record`.
+pub(super) fn fill_record(record: &mut ByteRecord, line: &[u8], line_no: u64) {
+    record.clear();
+    for field in line.split(|&b| b == b',') {
+        record.push_field(field);
+    }
+    set_line(record, line_no);
+}
+
+fn set_line(record: &mut ByteRecord, line: u64) {
+    let mut pos = Position::new();
+    pos.set_line(line);
+    record.set_position(Some(pos));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &[u8]) -> Vec<(u64, Vec<String>)> {
+        let mut s = Splitter::new(input);
+        let mut r = ByteRecord::new();
+        let mut out = Vec::new();
+        while s.read_record(&mut r).unwrap() {
+            let line = r.position().unwrap().line();
+            out.push((
+                line,
+                r.iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_plain_quoted_and_multiline_records() {
+        let got = records(b"\xef\xbb\xbfa,b\r\n\n1,\"x,y\",3\n2,\"multi\nline\",4\n5,6,7");
+        assert_eq!(
+            got,
+            [
+                (1, vec!["a".into(), "b".into()]),
+                (3, vec!["1".into(), "x,y".into(), "3".into()]),
+                (4, vec!["2".into(), "multi\nline".into(), "4".into()]),
+                (6, vec!["5".into(), "6".into(), "7".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_input_crosses_buffer_boundaries() {
+        let mut text = String::new();
+        for i in 0..100_000 {
+            text.push_str(&format!("{i},{},{}\n", i * 3, i % 7));
+        }
+        let got = records(text.as_bytes());
+        assert_eq!(got.len(), 100_000);
+        assert_eq!(
+            got[99_999],
+            (100_000, vec!["99999".into(), "299997".into(), "4".into()])
+        );
+    }
+
+    #[test]
+    fn overlong_line_is_an_error() {
+        let text = vec![b'x'; MAX_LINE + 10];
+        let mut s = Splitter::new(&text[..]);
+        assert!(matches!(
+            s.read_record(&mut ByteRecord::new()),
+            Err(SplitError::TooLong(1))
+        ));
+    }
+}
