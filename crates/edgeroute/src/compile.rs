@@ -491,12 +491,13 @@ impl Cx<'_> {
             });
             for (key, ttl) in [("edge_ttl", r.edge_ttl), ("browser_ttl", r.browser_ttl)] {
                 if let Some(t) = ttl
-                    && t.0 > MAX_TTL_S {
-                        self.sink.error(
-                            &path.key(key),
-                            format!("{key} `{t}` is impossible: at most one year"),
-                        );
-                    }
+                    && t.0 > MAX_TTL_S
+                {
+                    self.sink.error(
+                        &path.key(key),
+                        format!("{key} `{t}` is impossible: at most one year"),
+                    );
+                }
             }
             if r.level == Some(CacheLevel::Bypass) && r.edge_ttl.is_some() {
                 self.sink.warning(
@@ -564,25 +565,32 @@ impl Cx<'_> {
             .and_then(|o| o.default_region.clone())
             .or_else(|| file.policy.default_region.clone());
         if let Some(r) = &default_region
-            && edgeroute_geo::aws_region(r).is_none() {
-                let path = if overlay.and_then(|o| o.default_region.as_ref()).is_some() {
-                    env_path.key("default_region")
-                } else {
-                    root().key("policy").key("default_region")
-                };
-                self.sink.error_help(
-                    &path,
-                    format!("unknown region `{r}`"),
-                    "regions are AWS region codes such as `us-east-1`",
-                );
-            }
+            && edgeroute_geo::aws_region(r).is_none()
+        {
+            let path = if overlay.and_then(|o| o.default_region.as_ref()).is_some() {
+                env_path.key("default_region")
+            } else {
+                root().key("policy").key("default_region")
+            };
+            self.sink.error_help(
+                &path,
+                format!("unknown region `{r}`"),
+                "regions are AWS region codes such as `us-east-1`",
+            );
+        }
         let (routing, route_service) = self.routing(file, &services);
         if let Some(rt) = &routing {
             let rd = rt.region_name(rt.default_region()).map(str::to_owned);
             if let (Some(pd), Some(rd)) = (&default_region, &rd)
-                && pd != rd {
-                    self.sink.warning(&root().key("policy").key("default_region"), format!("default region `{pd}` differs from the routing default `{rd}`, which wins"));
-                }
+                && pd != rd
+            {
+                self.sink.warning(
+                    &root().key("policy").key("default_region"),
+                    format!(
+                        "default region `{pd}` differs from the routing default `{rd}`, which wins"
+                    ),
+                );
+            }
             if rd.is_some() {
                 default_region = rd;
             }
@@ -599,15 +607,14 @@ impl Cx<'_> {
         }
 
         if self.rate_periods.len() > MAX_RATE_PERIODS
-            && let Some((_, p)) = self.rate_periods.get(MAX_RATE_PERIODS) {
-                let p = p.clone();
-                self.sink.error(
-                    &p,
-                    format!(
-                        "more than {MAX_RATE_PERIODS} distinct `rate(..)` periods in one policy"
-                    ),
-                );
-            }
+            && let Some((_, p)) = self.rate_periods.get(MAX_RATE_PERIODS)
+        {
+            let p = p.clone();
+            self.sink.error(
+                &p,
+                format!("more than {MAX_RATE_PERIODS} distinct `rate(..)` periods in one policy"),
+            );
+        }
 
         let fields = FieldMap::new(&self.scheme);
         let fw_index = build_index(&firewall, &conj, &fields);

@@ -357,9 +357,10 @@ impl fmt::Display for Diagnostic {
             )?;
         }
         if let Some(path) = &self.key_path
-            && !path.is_empty() {
-                write!(f, "\n  = key: {path}")?;
-            }
+            && !path.is_empty()
+        {
+            write!(f, "\n  = key: {path}")?;
+        }
         if let Some(help) = &self.help {
             write!(f, "\n  = help: {help}")?;
         }
@@ -563,13 +564,62 @@ impl<'a> Sink<'a> {
         self.items.push(d);
     }
 
-    /// A diagnostic at a byte span without key path (TOML syntax errors).
+    /// A diagnostic at a byte span (TOML syntax and structure errors); the key path is the
+    /// deepest one whose value contains the span, when the document parses.
     pub(crate) fn push_span(&mut self, message: impl Into<String>, span: Option<Range<usize>>) {
         let mut d = Diagnostic::new(Severity::Error, message, self.origin);
         if let Some(s) = span {
+            if let Some(path) = self.key_path_at(s.start) {
+                d = d.with_key_path(&path);
+            }
             d = d.with_span(self.source, s);
         }
         self.items.push(d);
+    }
+
+    /// The deepest key path whose key or value span contains `offset`.
+    pub(crate) fn key_path_at(&self, offset: usize) -> Option<KeyPath> {
+        fn walk(
+            item: &toml_edit::Item,
+            path: KeyPath,
+            offset: usize,
+            depth: usize,
+        ) -> Option<KeyPath> {
+            if depth > 64 {
+                return None;
+            }
+            let inside = |span: Option<Range<usize>>| {
+                span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+            };
+            if let Some(t) = item.as_table_like() {
+                for (k, v) in t.iter() {
+                    let key_span = t.key(k).and_then(toml_edit::Key::span);
+                    let p = path.key(k);
+                    if let Some(found) = walk(v, p.clone(), offset, depth + 1) {
+                        return Some(found);
+                    }
+                    if inside(key_span) || inside(v.span()) {
+                        return Some(p);
+                    }
+                }
+            } else if let Some(a) = item.as_array_of_tables() {
+                for (i, t) in a.iter().enumerate() {
+                    let sub = toml_edit::Item::Table(t.clone());
+                    if let Some(found) = walk(&sub, path.index(i), offset, depth + 1) {
+                        return Some(found);
+                    }
+                }
+            } else if let Some(a) = item.as_array() {
+                for (i, v) in a.iter().enumerate() {
+                    if inside(v.span()) {
+                        return Some(path.index(i));
+                    }
+                }
+            }
+            None
+        }
+        let doc = self.doc.as_ref()?;
+        walk(doc.as_item(), KeyPath::root(), offset, 0)
     }
 
     pub(crate) fn has_errors(&self) -> bool {

@@ -165,6 +165,8 @@ pub(crate) enum SchemeMatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlPattern {
     text: Box<str>,
+    host_text: Box<str>,
+    path_text: Box<str>,
     scheme: SchemeMatch,
     hosts: HostMatch,
     path: Glob,
@@ -243,10 +245,34 @@ impl UrlPattern {
         }
         Ok(UrlPattern {
             text: t.into(),
+            host_text: host.into(),
+            path_text: path.into(),
             scheme,
             hosts: HostMatch::Glob(Glob::new(host.as_bytes())),
             path: Glob::new(path.as_bytes()),
         })
+    }
+
+    /// `Some(true)` for `https://` patterns, `Some(false)` for `http://`, `None` for any.
+    #[must_use]
+    pub fn scheme_match(&self) -> Option<bool> {
+        match self.scheme {
+            SchemeMatch::Any => None,
+            SchemeMatch::Https => Some(true),
+            SchemeMatch::Http => Some(false),
+        }
+    }
+
+    /// The host part as written (lowercase, without port).
+    #[must_use]
+    pub fn host_text(&self) -> String {
+        self.host_text.to_string()
+    }
+
+    /// The path part as written (`/` when the pattern has none).
+    #[must_use]
+    pub fn path_text(&self) -> String {
+        self.path_text.to_string()
     }
 
     /// The literal host, when the host part has no `*`.

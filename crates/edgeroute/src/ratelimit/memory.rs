@@ -4,7 +4,8 @@ use std::sync::Mutex;
 
 use super::{CounterStore, RateCheck, RateOutcome, WindowState};
 
-/// Slots per bucket: a key lives in one of the 8 slots of the bucket its hash selects.
+/// Slots per bucket: a key lives in one of the 8 slots of either of the two buckets its hash
+/// selects.
 const WAYS: usize = 8;
 /// Number of independently locked shards.
 const SHARDS: usize = 64;
@@ -18,9 +19,11 @@ const SHARDS: usize = 64;
 /// multiple of `64 × 8` slots.
 ///
 /// # Eviction rule
-/// When a new key arrives and all 8 slots of its bucket hold other keys, it replaces the slot
-/// whose key was **least recently active** (oldest window index; on a tie, the lowest current
-/// count). Keys idle for more than one period hold nothing that matters (their estimate is 0)
+/// A key may live in either of two buckets of 8 slots, chosen by independent bits of its hash
+/// (a new key takes a free slot in the emptier one; when both are full, one resident key may
+/// move to its own other bucket to make room). When no room can be made, the new key replaces
+/// the candidate whose key was **least recently active** (oldest window index; on
+/// a tie, the lowest current count). Keys idle for more than one period hold nothing that matters (their estimate is 0)
 /// and are the first to go, so eviction only loses information when more keys are active at
 /// once than the budget holds. An evicted key restarts from zero, which can only let a client
 /// through, never refuse one wrongly. The accuracy with one million distinct keys is measured
@@ -94,6 +97,41 @@ impl std::fmt::Debug for MemoryCounterStore {
     }
 }
 
+fn buckets_of(key: u64, mask: usize) -> (usize, usize) {
+    (
+        usize::try_from(key).unwrap_or(0) & mask,
+        usize::try_from(key >> 26).unwrap_or(0) & mask,
+    )
+}
+
+/// Moves one key of the full buckets `from` to its other bucket when that has a free slot;
+/// returns the slot freed.
+fn relocate(slots: &mut [[u64; 3]], from: [usize; 2], mask: usize) -> Option<usize> {
+    for bucket in from {
+        for i in bucket * WAYS..(bucket + 1) * WAYS {
+            let entry = *slots.get(i)?;
+            let (a, b) = buckets_of(entry[0], mask);
+            let other = if a == bucket { b } else { a };
+            if other == bucket {
+                continue;
+            }
+            let Some(free) = (other * WAYS..(other + 1) * WAYS)
+                .find(|&j| slots.get(j).is_some_and(|s| s[0] == 0))
+            else {
+                continue;
+            };
+            if let Some(dst) = slots.get_mut(free) {
+                *dst = entry;
+            }
+            if let Some(src) = slots.get_mut(i) {
+                *src = [0; 3];
+            }
+            return Some(i);
+        }
+    }
+    None
+}
+
 fn unpack(slot: &[u64; 3]) -> WindowState {
     #[expect(clippy::cast_possible_truncation, reason = "unpacking two u32 halves")]
     WindowState {
@@ -117,7 +155,8 @@ impl CounterStore for MemoryCounterStore {
         // 0 marks an empty slot.
         let key = query.key.0.max(1);
         let shard_index = usize::try_from(key >> 58).unwrap_or(0) % SHARDS;
-        let bucket = usize::try_from(key).unwrap_or(0) & self.bucket_mask;
+        // Two candidate buckets from independent bits of the hash ("two choices").
+        let (b1, b2) = buckets_of(key, self.bucket_mask);
         let Some(shard) = self.shards.get(shard_index) else {
             return RateOutcome::default();
         };
@@ -126,43 +165,60 @@ impl CounterStore for MemoryCounterStore {
             Err(poisoned) => poisoned.into_inner(),
         };
         let shard = &mut *guard;
-        let start = bucket * WAYS;
-        let Some(ways) = shard.slots.get_mut(start..start + WAYS) else {
-            return RateOutcome::default();
-        };
-        // Find the key, or the slot to take: an empty one first, else the least recently
-        // active (oldest window, then lowest count).
-        let mut found = None;
-        let mut empty = None;
-        let mut victim = 0usize;
-        let mut victim_rank = (u32::MAX, u32::MAX);
-        for (i, slot) in ways.iter().enumerate() {
-            if slot[0] == key {
-                found = Some(i);
-                break;
-            }
-            if slot[0] == 0 {
-                if empty.is_none() {
-                    empty = Some(i);
+        let (found, empty, victim) = {
+            let mut found = None;
+            // (first empty slot, filled slots) per candidate bucket.
+            let mut free: [(Option<usize>, usize); 2] = [(None, WAYS); 2];
+            let mut victim = (b1 * WAYS, (u32::MAX, u32::MAX));
+            'scan: for (n, bucket) in [b1, b2].into_iter().enumerate() {
+                let start = bucket * WAYS;
+                let Some(ways) = shard.slots.get(start..start + WAYS) else {
+                    continue;
+                };
+                let mut filled = 0usize;
+                let mut first_empty = None;
+                for (i, slot) in ways.iter().enumerate() {
+                    if slot[0] == key {
+                        found = Some(start + i);
+                        break 'scan;
+                    }
+                    if slot[0] == 0 {
+                        first_empty = first_empty.or(Some(start + i));
+                        continue;
+                    }
+                    filled += 1;
+                    let s = unpack(slot);
+                    if (s.window, s.current) < victim.1 {
+                        victim = (start + i, (s.window, s.current));
+                    }
                 }
-                continue;
+                if let Some(f) = free.get_mut(n) {
+                    *f = (first_empty, filled);
+                }
             }
-            let s = unpack(slot);
-            if (s.window, s.current) < victim_rank {
-                victim = i;
-                victim_rank = (s.window, s.current);
-            }
-        }
+            // A new key goes to the emptier bucket (the first on a tie).
+            let [(e1, f1), (e2, f2)] = free;
+            let empty = if f2 < f1 { e2.or(e1) } else { e1.or(e2) };
+            (found, empty, victim.0)
+        };
+        let mask = self.bucket_mask;
         let (index, mut state) = match (found, empty) {
-            (Some(i), _) => (i, ways.get(i).map(unpack).unwrap_or_default()),
+            (Some(i), _) => (i, shard.slots.get(i).map(unpack).unwrap_or_default()),
             (None, Some(i)) => {
                 shard.len += 1;
                 (i, WindowState::default())
             }
-            (None, None) => (victim, WindowState::default()),
+            (None, None) => match relocate(&mut shard.slots, [b1, b2], mask) {
+                // One cuckoo step freed a slot: no one loses a count.
+                Some(i) => {
+                    shard.len += 1;
+                    (i, WindowState::default())
+                }
+                None => (victim, WindowState::default()),
+            },
         };
         let outcome = state.apply(query);
-        if let Some(slot) = shard.slots.get_mut(start + index) {
+        if let Some(slot) = shard.slots.get_mut(index) {
             *slot = pack(key, &state);
         }
         outcome
@@ -221,7 +277,8 @@ mod tests {
     #[test]
     fn a_full_bucket_evicts_the_least_recently_active_key() {
         let store = MemoryCounterStore::new(1);
-        // Small keys all land in shard 0, and each shard has one bucket of 8 slots.
+        // Small keys all land in shard 0, and each shard has one bucket of 8 slots (both choices
+        // are the same bucket).
         for k in 1..=8u64 {
             for _ in 0..k {
                 store.check(&q(k, 600, 100));

@@ -1,0 +1,3 @@
+//! Interoperability with other systems' rule formats.
+
+pub mod cloudflare;
