@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use edgeroute_sim::cost::{
     BYTES_PER_GB, CostError, PriceErrorKind, PriceTable, PriceZone, RegionTraffic, TrafficTotals,
-    Verdict, ZoneTraffic, cost_report, items,
+    Verdict, ZoneTraffic, cost_report, cost_report_at, items,
 };
 use proptest::prelude::*;
 
@@ -448,6 +448,26 @@ proptest! {
         let a = cost_report(&prices, &t).unwrap();
         let b = cost_report(&prices, &doubled).unwrap();
         prop_assert_eq!(all_items(&a), all_items(&b));
+    }
+}
+
+#[test]
+fn volume_factor_equals_scaled_counts() {
+    let prices = PriceTable::builtin().unwrap();
+    let t = one_day();
+    for k in [2u64, 10, 1000] {
+        #[allow(clippy::cast_precision_loss, reason = "small k")]
+        let a = all_items(&cost_report_at(&prices, &t, k as f64).unwrap());
+        let b = all_items(&cost_report(&prices, &scaled(&t, k)).unwrap());
+        for (name, v) in &a {
+            assert!(close(*v, b[name]), "{name} at {k}x: {v} vs {}", b[name]);
+        }
+    }
+    for bad in [0.0, -1.0, f64::NAN] {
+        assert!(matches!(
+            cost_report_at(&prices, &t, bad),
+            Err(CostError::BadVolume(_))
+        ));
     }
 }
 

@@ -179,6 +179,9 @@ pub enum CostError {
     /// The traffic totals cannot be extrapolated to a month.
     #[error("cannot extrapolate a month from a simulated duration of `{0}` seconds")]
     BadDuration(f64),
+    /// A traffic volume factor that is not a positive finite number.
+    #[error("traffic volume factor `{0}` must be a positive number")]
+    BadVolume(f64),
 }
 
 #[cfg(test)]

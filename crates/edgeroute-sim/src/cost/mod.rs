@@ -48,7 +48,7 @@ mod table;
 mod traffic;
 
 pub use error::{CostError, Location, PriceError, PriceErrorKind};
-pub use model::{BYTES_PER_GB, MONTH_HOURS, MONTH_SECONDS, cost_report, items};
+pub use model::{BYTES_PER_GB, MONTH_HOURS, MONTH_SECONDS, cost_report, cost_report_at, items};
 pub use rate::{Rate, Tiers};
 pub use report::{
     ArchitectureCost, CostLine, CostReport, DESIGN_CLAIM_USD, DesignClaim, Driver, MonthlyVolume,

@@ -129,12 +129,31 @@ impl Usage<'_> {
 /// [`CostError::BadDuration`] for a duration that is not a positive finite number;
 /// [`CostError::Prices`] for a region with no compute, egress or transfer price.
 pub fn cost_report(prices: &PriceTable, traffic: &TrafficTotals) -> Result<CostReport, CostError> {
+    cost_report_at(prices, traffic, 1.0)
+}
+
+/// As [`cost_report`], with every traffic-driven quantity multiplied by `volume`: costs the
+/// same traffic mix at another volume (a scenario's "cost at 0.1x, 1x, 10x"), or counts each
+/// simulated request as `volume` real ones. Fixed fees, deployment counts and the per-region
+/// compute floor do not scale.
+///
+/// # Errors
+/// As [`cost_report`], and [`CostError::BadVolume`] for a volume that is not a positive finite
+/// number.
+pub fn cost_report_at(
+    prices: &PriceTable,
+    traffic: &TrafficTotals,
+    volume: f64,
+) -> Result<CostReport, CostError> {
     if !(traffic.duration_s.is_finite() && traffic.duration_s > 0.0) {
         return Err(CostError::BadDuration(traffic.duration_s));
     }
+    if !(volume.is_finite() && volume > 0.0) {
+        return Err(CostError::BadVolume(volume));
+    }
     let usage = Usage {
         traffic,
-        scale: MONTH_SECONDS / traffic.duration_s,
+        scale: MONTH_SECONDS / traffic.duration_s * volume,
     };
     let mut hybrid = Bill::default();
     let mut cloud = Bill::default();

@@ -97,7 +97,7 @@ pub struct DesignClaim {
 pub struct MonthlyVolume {
     /// Days in the month.
     pub days: u32,
-    /// Month length / simulated duration.
+    /// Month length / simulated duration, times the volume factor.
     #[serde(serialize_with = "four_places")]
     pub scale: f64,
     /// Edge requests per month, millions.
