@@ -26,6 +26,14 @@ enum Command {
     LatencyMatrix(cmd::latency_matrix::Args),
     /// Cache models: `cache replay --trace FILE.csv --policy NAME --capacity N`.
     Cache(cmd::cache::Args),
+    /// Check a policy file: errors and warnings with file, line:col and a caret.
+    Check(cmd::check::Args),
+    /// Replay requests (JSON lines) through one engine and print one decision per request.
+    Eval(cmd::eval::Args),
+    /// Import another system's rules as policy TOML (`import cloudflare RULESET.json`).
+    Import(cmd::import::Args),
+    /// Export a policy's rules for another system (`export cloudflare POLICY.toml`).
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +42,10 @@ fn main() -> ExitCode {
         Command::Expr(args) => cmd::expr::run(args),
         Command::LatencyMatrix(args) => cmd::latency_matrix::run(args),
         Command::Cache(args) => cmd::cache::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Import(args) => cmd::import::run(args),
+        Command::Export(args) => cmd::export::run(args),
     };
     match result {
         Ok(code) => code,

@@ -44,6 +44,20 @@ pub struct PolicyFile {
     pub environments: BTreeMap<String, EnvironmentOverlay>,
 }
 
+/// The names of the environments a policy file declares (`[environments.<name>]`), read
+/// leniently: the rest of the file need not be valid.
+#[must_use]
+pub fn declared_environments(text: &str) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Envs {
+        #[serde(default)]
+        environments: BTreeMap<String, toml::Value>,
+    }
+    toml::from_str::<Envs>(text)
+        .map(|e| e.environments.into_keys().collect())
+        .unwrap_or_default()
+}
+
 /// `[policy]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -211,10 +211,11 @@ impl Engine {
         }
         if who.country.is_none()
             && let Some(geo) = &self.geo
-                && let Some((c, s)) = geo.locate(who.client_ip) {
-                    who.country = Some(c);
-                    who.subdivision = s;
-                }
+            && let Some((c, s)) = geo.locate(who.client_ip)
+        {
+            who.country = Some(c);
+            who.subdivision = s;
+        }
         (who, trusted)
     }
 
@@ -465,17 +466,18 @@ impl Engine {
                     continue;
                 }
                 if let Some(f) = &rr.filter
-                    && !f.execute(&fields) {
-                        trace!(
-                            t,
-                            Phase::RateLimiting,
-                            Some(id),
-                            false,
-                            "expression `{}` did not match",
-                            f.text()
-                        );
-                        continue;
-                    }
+                    && !f.execute(&fields)
+                {
+                    trace!(
+                        t,
+                        Phase::RateLimiting,
+                        Some(id),
+                        false,
+                        "expression `{}` did not match",
+                        f.text()
+                    );
+                    continue;
+                }
                 let counts = rr.counting.as_ref().is_none_or(|f| f.execute(&fields));
                 let mut key = CounterKey::builder(id, rr.period);
                 for c in rr.characteristics.iter() {
@@ -558,31 +560,31 @@ impl Engine {
         let origin = cors.and(req.header(b"origin"));
         if !terminated
             && let (Some(c), Some(o)) = (cors, origin)
-                && req.method == b"OPTIONS"
-                    && req.header(b"access-control-request-method").is_some()
-                {
-                    let allowed = c.allow(o);
-                    d.action = Action::Preflight;
-                    d.status = Some(204);
-                    d.cors = Some(CorsAnswer {
-                        origin: allowed,
-                        preflight: true,
-                    });
-                    trace!(
-                        t,
-                        Phase::Transforms,
-                        None,
-                        allowed.is_some(),
-                        "CORS preflight from origin `{}`: {}",
-                        String::from_utf8_lossy(o),
-                        if allowed.is_some() {
-                            "allowed"
-                        } else {
-                            "origin not allowed"
-                        }
-                    );
-                    terminated = true;
+            && req.method == b"OPTIONS"
+            && req.header(b"access-control-request-method").is_some()
+        {
+            let allowed = c.allow(o);
+            d.action = Action::Preflight;
+            d.status = Some(204);
+            d.cors = Some(CorsAnswer {
+                origin: allowed,
+                preflight: true,
+            });
+            trace!(
+                t,
+                Phase::Transforms,
+                None,
+                allowed.is_some(),
+                "CORS preflight from origin `{}`: {}",
+                String::from_utf8_lossy(o),
+                if allowed.is_some() {
+                    "allowed"
+                } else {
+                    "origin not allowed"
                 }
+            );
+            terminated = true;
+        }
 
         // ---- 4. cache rules ----
         if !terminated && skip_cache {
@@ -605,28 +607,30 @@ impl Engine {
                     continue;
                 }
                 if let Some(u) = &cr.url
-                    && !u.matches(https, host, req.path_and_query) {
-                        trace!(
-                            t,
-                            Phase::Cache,
-                            Some(id),
-                            false,
-                            "url pattern `{u}` did not match"
-                        );
-                        continue;
-                    }
+                    && !u.matches(https, host, req.path_and_query)
+                {
+                    trace!(
+                        t,
+                        Phase::Cache,
+                        Some(id),
+                        false,
+                        "url pattern `{u}` did not match"
+                    );
+                    continue;
+                }
                 if let Some(f) = &cr.filter
-                    && !f.execute(&fields) {
-                        trace!(
-                            t,
-                            Phase::Cache,
-                            Some(id),
-                            false,
-                            "expression `{}` did not match",
-                            f.text()
-                        );
-                        continue;
-                    }
+                    && !f.execute(&fields)
+                {
+                    trace!(
+                        t,
+                        Phase::Cache,
+                        Some(id),
+                        false,
+                        "expression `{}` did not match",
+                        f.text()
+                    );
+                    continue;
+                }
                 d.matched.push(cr.rule);
                 let s = &cr.set;
                 if let Some(l) = s.level {
@@ -656,88 +660,90 @@ impl Engine {
                     Phase::Cache,
                     Some(id),
                     true,
-                    "matched: level {}, edge ttl {:?}, browser ttl {:?}, tier {}",
+                    "matched: level {}, edge ttl {}, browser ttl {}, tier {}{}",
                     d.cache.level.as_str(),
-                    d.cache.edge_ttl_s,
-                    d.cache.browser_ttl_s,
-                    d.cache.tier.as_str()
+                    secs(d.cache.edge_ttl_s),
+                    secs(d.cache.browser_ttl_s),
+                    d.cache.tier.as_str(),
+                    d.cache_class()
+                        .map(|c| format!(", class {} ({}s)", c.name(), c.ttl_s()))
+                        .unwrap_or_default()
                 );
             }
         }
 
         // ---- 5. origin routing ----
-        if !terminated
-            && let (Some(rt), Some(svc)) = (p.routing.as_ref(), service) {
-                if let Some(Some(rs)) = p.route_service.get(usize::from(svc)) {
-                    let affinity = match rt.affinity(*rs) {
-                        Some(Affinity::Header(name)) => req.header(name.as_bytes()),
-                        Some(Affinity::Cookie(name)) => req
-                            .headers
-                            .iter()
-                            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
-                            .find_map(|(_, v)| crate::routing::cookie_value(v, name.as_bytes())),
-                        _ => None,
-                    };
-                    let sub = who.subdivision.as_ref().map(|s| s.as_str().as_bytes());
-                    let input = RouteInput {
-                        service: *rs,
-                        country: who.country.map(CountryCode::bytes),
-                        subdivision: sub,
-                        client_ip: Some(who.client_ip),
-                        affinity,
-                    };
-                    let seed = route_seed(req, who.client_ip, now);
-                    let outcome = rt.route(&input, &self.health, now.as_micros() / 1_000, seed);
-                    match outcome {
-                        RouteOutcome::Routed(r) => {
-                            d.route = Some(RouteChoice::Routed {
-                                region: r.region,
-                                pool: r.pool,
-                                endpoint: r.endpoint,
-                                failover: r.failover,
-                                preferred_region: r.preferred_region,
-                            });
-                            trace!(
-                                t,
-                                Phase::Routing,
-                                None,
-                                true,
-                                "region {} pool {} endpoint {}{}",
-                                r.region_name,
-                                r.pool_name,
-                                r.endpoint_address,
-                                r.failover
-                                    .map(|f| format!(" (failover: {})", f.as_str()))
-                                    .unwrap_or_default()
-                            );
-                        }
-                        RouteOutcome::Refused(r) => {
-                            d.route = Some(RouteChoice::Refused {
-                                reason: r.reason,
-                                preferred_region: r.preferred_region,
-                            });
-                            d.action = Action::Unavailable;
-                            d.status = Some(503);
-                            trace!(
-                                t,
-                                Phase::Routing,
-                                None,
-                                false,
-                                "refused: {}",
-                                r.reason.as_str()
-                            );
-                        }
+        if !terminated && let (Some(rt), Some(svc)) = (p.routing.as_ref(), service) {
+            if let Some(Some(rs)) = p.route_service.get(usize::from(svc)) {
+                let affinity = match rt.affinity(*rs) {
+                    Some(Affinity::Header(name)) => req.header(name.as_bytes()),
+                    Some(Affinity::Cookie(name)) => req
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+                        .find_map(|(_, v)| crate::routing::cookie_value(v, name.as_bytes())),
+                    _ => None,
+                };
+                let sub = who.subdivision.as_ref().map(|s| s.as_str().as_bytes());
+                let input = RouteInput {
+                    service: *rs,
+                    country: who.country.map(CountryCode::bytes),
+                    subdivision: sub,
+                    client_ip: Some(who.client_ip),
+                    affinity,
+                };
+                let seed = route_seed(req, who.client_ip, now);
+                let outcome = rt.route(&input, &self.health, now.as_micros() / 1_000, seed);
+                match outcome {
+                    RouteOutcome::Routed(r) => {
+                        d.route = Some(RouteChoice::Routed {
+                            region: r.region,
+                            pool: r.pool,
+                            endpoint: r.endpoint,
+                            failover: r.failover,
+                            preferred_region: r.preferred_region,
+                        });
+                        trace!(
+                            t,
+                            Phase::Routing,
+                            None,
+                            true,
+                            "region {} pool {} endpoint {}{}",
+                            r.region_name,
+                            r.pool_name,
+                            r.endpoint_address,
+                            r.failover
+                                .map(|f| format!(" (failover: {})", f.as_str()))
+                                .unwrap_or_default()
+                        );
                     }
-                } else {
-                    trace!(
-                        t,
-                        Phase::Routing,
-                        None,
-                        false,
-                        "service has no routing section"
-                    );
+                    RouteOutcome::Refused(r) => {
+                        d.route = Some(RouteChoice::Refused {
+                            reason: r.reason,
+                            preferred_region: r.preferred_region,
+                        });
+                        d.action = Action::Unavailable;
+                        d.status = Some(503);
+                        trace!(
+                            t,
+                            Phase::Routing,
+                            None,
+                            false,
+                            "refused: {}",
+                            r.reason.as_str()
+                        );
+                    }
                 }
+            } else {
+                trace!(
+                    t,
+                    Phase::Routing,
+                    None,
+                    false,
+                    "service has no routing section"
+                );
             }
+        }
 
         // ---- 6. transforms ----
         for (i, tr) in p.transforms.rules.iter().enumerate() {
@@ -768,15 +774,20 @@ impl Engine {
             }
         }
         if d.cors.is_none()
-            && let (Some(c), Some(o)) = (cors, origin) {
-                d.cors = Some(CorsAnswer {
-                    origin: c.allow(o),
-                    preflight: false,
-                });
-            }
+            && let (Some(c), Some(o)) = (cors, origin)
+        {
+            d.cors = Some(CorsAnswer {
+                origin: c.allow(o),
+                preflight: false,
+            });
+        }
         drop(fields);
         d
     }
+}
+
+fn secs(v: Option<u32>) -> String {
+    v.map_or_else(|| "from origin".to_owned(), |s| format!("{s}s"))
 }
 
 fn challenge(c: Challenge) -> Action {
@@ -863,9 +874,10 @@ impl Iterator for Merge4<'_> {
         let mut best: Option<(usize, u32)> = None;
         for (k, l) in self.lists.iter().enumerate() {
             if let Some(&v) = l.first()
-                && best.is_none_or(|(_, b)| v < b) {
-                    best = Some((k, v));
-                }
+                && best.is_none_or(|(_, b)| v < b)
+            {
+                best = Some((k, v));
+            }
         }
         let (k, v) = best?;
         // Drop the value from every list that has it (a rule may be indexed twice).

@@ -90,12 +90,13 @@ fn merge<T: Copy + Ord + num_like::Succ>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)>
     let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
     for (s, e) in ranges {
         if let Some(last) = out.last_mut()
-            && s <= last.1.succ_saturating() {
-                if e > last.1 {
-                    last.1 = e;
-                }
-                continue;
+            && s <= last.1.succ_saturating()
+        {
+            if e > last.1 {
+                last.1 = e;
             }
+            continue;
+        }
         out.push((s, e));
     }
     out

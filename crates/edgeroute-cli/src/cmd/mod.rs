@@ -2,3 +2,7 @@
 pub(crate) mod latency_matrix;
 pub(crate) mod expr;
 pub(crate) mod cache;
+pub(crate) mod check;
+pub(crate) mod eval;
+pub(crate) mod export;
+pub(crate) mod import;

@@ -180,6 +180,16 @@ pub fn export(policy: &Policy) -> Export {
 
     let mut fw = Vec::new();
     for r in &cfg.firewall.rules {
+        if policy
+            .scheme()
+            .parse(&r.expression)
+            .is_ok_and(|e| e.rate_periods().next().is_some())
+        {
+            warnings.push(format!(
+                "firewall rule `{}`: Cloudflare custom rules have no `rate(..)`; express it as a rate limiting rule before deploying",
+                r.id
+            ));
+        }
         let mut tags = Vec::new();
         let mut params = Map::new();
         let action = match r.action {
@@ -418,14 +428,15 @@ fn parse_tags(description: Option<&str>) -> (Option<String>, BTreeMap<String, St
     let mut tags = BTreeMap::new();
     let mut base = d.trim().to_owned();
     if let Some(start) = d.rfind("[edgeroute ")
-        && let Some(body) = d.get(start + 11..).and_then(|r| r.strip_suffix(']')) {
-            for kv in body.split_whitespace() {
-                if let Some((k, v)) = kv.split_once('=') {
-                    tags.insert(k.to_owned(), v.to_owned());
-                }
+        && let Some(body) = d.get(start + 11..).and_then(|r| r.strip_suffix(']'))
+    {
+        for kv in body.split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                tags.insert(k.to_owned(), v.to_owned());
             }
-            base = d.get(..start).unwrap_or("").trim().to_owned();
         }
+        base = d.get(..start).unwrap_or("").trim().to_owned();
+    }
     ((!base.is_empty()).then_some(base), tags)
 }
 
@@ -758,6 +769,18 @@ pub fn import(json: &Value, base: Option<PolicyFile>) -> Result<Import, InteropE
                     });
                 }
             }
+        }
+    }
+    // Content classes named by tags must exist in the policy imported into.
+    for r in &mut cache_rules {
+        if let Some(c) = &r.class
+            && !policy.cache.classes.contains_key(c)
+        {
+            warnings.push(format!(
+                "cache rule `{}`: content class `{c}` is not declared here; dropped",
+                r.id
+            ));
+            r.class = None;
         }
     }
     policy.firewall.rules = fw_rules;
