@@ -30,11 +30,11 @@ impl Clock {
     fn evict_one(&mut self) -> bool {
         loop {
             let victim = self.list.tail;
-            let Some(node) = self.slab.get_mut(victim) else {
+            let Some(entry) = self.slab.meta_mut(victim) else {
                 return false;
             };
-            if node.freq > 0 {
-                node.freq = 0;
+            if entry.freq > 0 {
+                entry.freq = 0;
                 self.list.move_to_head(&mut self.slab, victim);
             } else {
                 self.list.unlink(&mut self.slab, victim);
@@ -48,10 +48,8 @@ impl Clock {
 impl Cache for Clock {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(idx) = self.slab.find(key) {
-            if let Some(node) = self.slab.get_mut(idx) {
-                node.freq = 1;
-            }
+        if let Some(entry) = self.slab.entry_mut(key) {
+            entry.freq = 1;
             return true;
         }
         let size = self.capacity.charge(size);

@@ -73,16 +73,19 @@ impl S3Fifo {
     fn evict_small(&mut self) {
         while self.small.bytes > 0 {
             let idx = self.small.tail;
-            let Some(node) = self.slab.get_mut(idx) else {
+            let Some(size) = self.slab.get(idx).map(|n| n.size) else {
                 return;
             };
-            let (freq, size) = (node.freq, node.size);
+            let Some(entry) = self.slab.meta_mut(idx) else {
+                return;
+            };
+            let freq = entry.freq;
+            if freq >= self.params.move_to_main_threshold {
+                entry.freq = 0;
+                entry.tag = MAIN;
+            }
             self.small.unlink(&mut self.slab, idx);
             if freq >= self.params.move_to_main_threshold {
-                if let Some(node) = self.slab.get_mut(idx) {
-                    node.freq = 0;
-                    node.tag = MAIN;
-                }
                 self.main.push_head(&mut self.slab, idx);
             } else {
                 self.remember_in_ghost(idx, size);
@@ -106,9 +109,9 @@ impl S3Fifo {
             self.ghost.unlink(&mut self.slab, old);
             self.slab.release(old);
         }
-        if let Some(node) = self.slab.get_mut(idx) {
-            node.tag = GHOST;
-            node.freq = 0;
+        if let Some(entry) = self.slab.meta_mut(idx) {
+            entry.tag = GHOST;
+            entry.freq = 0;
         }
         self.ghost.push_head(&mut self.slab, idx);
     }
@@ -116,12 +119,12 @@ impl S3Fifo {
     fn evict_main(&mut self) -> bool {
         while self.main.bytes > 0 {
             let idx = self.main.tail;
-            let Some(node) = self.slab.get_mut(idx) else {
+            let Some(entry) = self.slab.meta_mut(idx) else {
                 return false;
             };
-            if node.freq >= 1 {
+            if entry.freq >= 1 {
                 // Reinsert at the head: CLOCK with a 2-bit counter.
-                node.freq = node.freq.min(3) - 1;
+                entry.freq = entry.freq.min(3) - 1;
                 self.main.move_to_head(&mut self.slab, idx);
             } else {
                 self.main.unlink(&mut self.slab, idx);
@@ -137,18 +140,15 @@ impl Cache for S3Fifo {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         let mut hit_on_ghost = false;
-        if let Some(idx) = self.slab.find(key) {
-            let Some(node) = self.slab.get_mut(idx) else {
-                return false;
-            };
-            if node.tag == GHOST {
-                self.ghost.unlink(&mut self.slab, idx);
-                self.slab.release(idx);
-                hit_on_ghost = true;
-            } else {
-                node.freq = node.freq.saturating_add(1);
+        if let Some(entry) = self.slab.entry_mut(key) {
+            if entry.tag != GHOST {
+                entry.freq = entry.freq.saturating_add(1);
                 return true;
             }
+            let idx = entry.idx();
+            self.ghost.unlink(&mut self.slab, idx);
+            self.slab.release(idx);
+            hit_on_ghost = true;
         }
         let size = self.capacity.charge(size);
         let size64 = u64::from(size);
@@ -179,20 +179,15 @@ impl Cache for S3Fifo {
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab
-            .find(key)
-            .and_then(|i| self.slab.get(i))
-            .is_some_and(|n| n.tag != GHOST)
+        self.slab.entry(key).is_some_and(|e| e.tag != GHOST)
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.slab.find(key) else {
+        let Some(&entry) = self.slab.entry(key) else {
             return false;
         };
-        let Some(node) = self.slab.get(idx) else {
-            return false;
-        };
-        match node.tag {
+        let idx = entry.idx();
+        match entry.tag {
             SMALL => self.small.unlink(&mut self.slab, idx),
             MAIN => self.main.unlink(&mut self.slab, idx),
             _ => return false,

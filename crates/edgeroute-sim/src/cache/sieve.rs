@@ -38,18 +38,16 @@ impl Sieve {
             self.hand
         };
         loop {
-            let Some(node) = self.slab.get_mut(cur) else {
+            let Some(entry) = self.slab.meta_mut(cur) else {
                 return false;
             };
-            if node.freq > 0 {
-                node.freq = 0;
-                cur = if node.prev == NIL {
-                    self.list.tail
-                } else {
-                    node.prev
-                };
+            let visited = entry.freq > 0;
+            entry.freq = 0;
+            let prev = self.slab.get(cur).map_or(NIL, |n| n.prev);
+            if visited {
+                cur = if prev == NIL { self.list.tail } else { prev };
             } else {
-                self.hand = node.prev;
+                self.hand = prev;
                 self.list.unlink(&mut self.slab, cur);
                 self.slab.release(cur);
                 return true;
@@ -61,10 +59,8 @@ impl Sieve {
 impl Cache for Sieve {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(idx) = self.slab.find(key) {
-            if let Some(node) = self.slab.get_mut(idx) {
-                node.freq = 1;
-            }
+        if let Some(entry) = self.slab.entry_mut(key) {
+            entry.freq = 1;
             return true;
         }
         let size = self.capacity.charge(size);

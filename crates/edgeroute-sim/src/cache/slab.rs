@@ -10,7 +10,7 @@ use hashbrown::HashTable;
 /// "No slot": the end of a list, or an empty list's head and tail.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// One cached (or ghost) object.
+/// One cached (or ghost) object's links and size.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
     /// The object's key.
@@ -21,13 +21,29 @@ pub(crate) struct Node {
     pub(crate) next: u32,
     /// Size charged to the cache (1 in object mode).
     pub(crate) size: u32,
+    /// The index bucket holding this slot's entry when last seen: a hint that saves a probe
+    /// (checked, since a rehash moves entries).
+    bucket: u32,
+}
+
+/// A key's index entry, holding the policy state a hit touches, so a hit on CLOCK, SIEVE or
+/// S3-FIFO touches the index alone and not the node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    key: u64,
+    idx: u32,
     /// Policy-specific frequency or reference bits.
     pub(crate) freq: u16,
     /// Policy-specific tag: which list the node is on.
     pub(crate) tag: u8,
-    /// The index bucket holding this slot when it was inserted: a hint that saves a probe on
-    /// release (checked, since a rehash moves entries).
-    bucket: u32,
+}
+
+impl Entry {
+    /// The entry's slot.
+    #[inline]
+    pub(crate) fn idx(&self) -> u32 {
+        self.idx
+    }
 }
 
 /// Mixes a key into a well-spread 64-bit hash (the murmur3 finaliser). Fixed, so every run of
@@ -51,7 +67,7 @@ pub(crate) struct Slab {
     free: u32,
     /// Live slots (cached and ghost).
     live: usize,
-    index: HashTable<u32>,
+    index: HashTable<Entry>,
 }
 
 impl Slab {
@@ -73,12 +89,38 @@ impl Slab {
     /// The slot holding `key`, if any.
     #[inline]
     pub(crate) fn find(&self, key: u64) -> Option<u32> {
-        let nodes = &self.nodes;
         self.index
-            .find(hash_key(key), |&i| {
-                nodes.get(i as usize).is_some_and(|n| n.key == key)
-            })
-            .copied()
+            .find(hash_key(key), |e| e.key == key)
+            .map(|e| e.idx)
+    }
+
+    /// The index entry of `key`, if any.
+    #[inline]
+    pub(crate) fn entry(&self, key: u64) -> Option<&Entry> {
+        self.index.find(hash_key(key), |e| e.key == key)
+    }
+
+    /// The index entry of `key`, mutably, if any.
+    #[inline]
+    pub(crate) fn entry_mut(&mut self, key: u64) -> Option<&mut Entry> {
+        self.index.find_mut(hash_key(key), |e| e.key == key)
+    }
+
+    /// The index entry of slot `idx` (through the bucket hint, refreshed if stale).
+    #[inline]
+    pub(crate) fn meta_mut(&mut self, idx: u32) -> Option<&mut Entry> {
+        let node = self.nodes.get_mut(idx as usize)?;
+        let hinted = self
+            .index
+            .get_bucket(node.bucket as usize)
+            .is_some_and(|e| e.idx == idx);
+        if !hinted {
+            let bucket = self
+                .index
+                .find_bucket_index(hash_key(node.key), |e| e.idx == idx)?;
+            node.bucket = u32::try_from(bucket).unwrap_or(NIL);
+        }
+        self.index.get_bucket_mut(node.bucket as usize)
     }
 
     #[inline]
@@ -99,8 +141,6 @@ impl Slab {
             prev: NIL,
             next: NIL,
             size,
-            freq: 0,
-            tag,
             bucket: NIL,
         };
         let idx = if let Some(slot) = self.nodes.get_mut(self.free as usize) {
@@ -115,13 +155,17 @@ impl Slab {
             self.nodes.push(node);
             idx
         };
-        let Self { nodes, index, .. } = self;
-        let bucket = index
-            .insert_unique(hash_key(key), idx, |&i| {
-                nodes.get(i as usize).map_or(0, |n| hash_key(n.key))
-            })
+        let entry = Entry {
+            key,
+            idx,
+            freq: 0,
+            tag,
+        };
+        let bucket = self
+            .index
+            .insert_unique(hash_key(key), entry, |e| hash_key(e.key))
             .bucket_index();
-        if let Some(node) = nodes.get_mut(idx as usize) {
+        if let Some(node) = self.nodes.get_mut(idx as usize) {
             node.bucket = u32::try_from(bucket).unwrap_or(NIL);
         }
         self.live += 1;
@@ -139,11 +183,11 @@ impl Slab {
         self.free = idx;
         // A bucket holding this slot number is this node's: each slot is indexed once.
         match self.index.get_bucket_entry(bucket) {
-            Ok(entry) if *entry.get() == idx => {
+            Ok(entry) if entry.get().idx == idx => {
                 entry.remove();
             }
             _ => {
-                if let Ok(entry) = self.index.find_entry(hash_key(key), |&i| i == idx) {
+                if let Ok(entry) = self.index.find_entry(hash_key(key), |e| e.idx == idx) {
                     entry.remove();
                 }
             }
@@ -153,7 +197,7 @@ impl Slab {
 
     /// Bytes of heap this slab holds (nodes and index), for memory accounting.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>() + self.index.capacity() * (size_of::<u32>() + 1)
+        self.nodes.capacity() * size_of::<Node>() + self.index.capacity() * (size_of::<Entry>() + 1)
     }
 }
 

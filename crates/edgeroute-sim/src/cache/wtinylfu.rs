@@ -75,19 +75,20 @@ impl WTinyLfu {
         self.probation.bytes + self.protected.bytes
     }
 
-    fn on_hit(&mut self, idx: u32) {
-        let Some(node) = self.slab.get_mut(idx) else {
+    fn on_hit(&mut self, key: u64) {
+        let Some(entry) = self.slab.entry_mut(key) else {
             return;
         };
-        match node.tag {
+        let idx = entry.idx();
+        match entry.tag {
             WINDOW => self.window.move_to_head(&mut self.slab, idx),
             PROBATION => {
-                node.tag = PROTECTED;
+                entry.tag = PROTECTED;
                 self.probation.unlink(&mut self.slab, idx);
                 self.protected.push_head(&mut self.slab, idx);
                 while self.protected.bytes > self.protected_cap {
                     let demoted = self.protected.tail;
-                    let Some(d) = self.slab.get_mut(demoted) else {
+                    let Some(d) = self.slab.meta_mut(demoted) else {
                         break;
                     };
                     d.tag = PROBATION;
@@ -127,8 +128,8 @@ impl WTinyLfu {
                 return;
             }
         }
-        if let Some(node) = self.slab.get_mut(idx) {
-            node.tag = PROBATION;
+        if let Some(entry) = self.slab.meta_mut(idx) {
+            entry.tag = PROBATION;
         }
         self.probation.push_head(&mut self.slab, idx);
     }
@@ -137,8 +138,8 @@ impl WTinyLfu {
 impl Cache for WTinyLfu {
     fn access(&mut self, key: u64, size: u32) -> bool {
         self.sketch.increment(hash_key(key));
-        if let Some(idx) = self.slab.find(key) {
-            self.on_hit(idx);
+        if self.slab.find(key).is_some() {
+            self.on_hit(key);
             return true;
         }
         let size = self.capacity.charge(size);
@@ -166,13 +167,11 @@ impl Cache for WTinyLfu {
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.slab.find(key) else {
+        let Some(&entry) = self.slab.entry(key) else {
             return false;
         };
-        let Some(node) = self.slab.get(idx) else {
-            return false;
-        };
-        match node.tag {
+        let idx = entry.idx();
+        match entry.tag {
             WINDOW => self.window.unlink(&mut self.slab, idx),
             PROBATION => self.probation.unlink(&mut self.slab, idx),
             _ => self.protected.unlink(&mut self.slab, idx),
