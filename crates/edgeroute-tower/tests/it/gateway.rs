@@ -629,3 +629,65 @@ async fn hostile_requests_get_defined_answers() {
     let log = gw.stop();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// Two gateway processes sharing one redis-server enforce the test policy's limit (5 a minute
+/// per client IP on `/limited`) together, within the documented bound; with Redis stopped and
+/// `--redis-fail closed`, counted requests are refused and the rest still pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_sharing_redis_enforce_one_limit() {
+    let mut redis = crate::redis_server::RedisServer::start();
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let url = redis.url();
+    let flags = ["--redis", url.as_str(), "--redis-fail", "closed"];
+    let g1 = Gateway::start(Some(&policy_path()), &[&a, &b], &flags);
+    let g2 = Gateway::start(Some(&policy_path()), &[&a, &b], &flags);
+    let c = client();
+    let ip = [("cf-connecting-ip", "81.2.69.200")];
+    let pace = Duration::from_millis(20);
+    let mut admitted = 0u32;
+    for i in 0..30 {
+        let gw = if i % 2 == 0 { g1.addr } else { g2.addr };
+        let r = send(&c, gw, "GET", "/limited", &ip).await;
+        match r.status {
+            StatusCode::OK => admitted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            s => panic!("unexpected {s}"),
+        }
+        tokio::time::sleep(pace).await;
+    }
+    let cfg = edgeroute_tower::RedisCounterConfig::new(url.clone());
+    let rate = 1.0 / (2.0 * pace.as_secs_f64());
+    let bound = cfg.overshoot_bound(2, rate, Duration::from_millis(5));
+    eprintln!("two gateways: admitted {admitted} of 30 (limit 5, bound +{bound:.1})");
+    assert!(admitted >= 5, "admitted {admitted}");
+    assert!(f64::from(admitted) <= 5.0 + bound, "admitted {admitted}");
+    assert!(
+        admitted < 10,
+        "admitted {admitted}: each gateway counted alone"
+    );
+
+    redis.stop();
+    let fresh = [("cf-connecting-ip", "81.2.69.201")];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut refused = false;
+    while Instant::now() < deadline {
+        if send(&c, g1.addr, "GET", "/limited", &fresh).await.status
+            == StatusCode::TOO_MANY_REQUESTS
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "fail-closed gateway kept admitting with redis down"
+    );
+    let r = send(&c, g1.addr, "GET", "/hello", &fresh).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "requests no rate limit counts still pass"
+    );
+}

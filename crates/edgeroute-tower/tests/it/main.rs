@@ -11,5 +11,6 @@
 
 mod gateway;
 mod layer;
+mod readme;
 mod redis;
 mod redis_server;

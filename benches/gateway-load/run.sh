@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Throughput of the example gateway with policies/aybiza.toml against the same gateway with no
+# policy, on loopback, in one run (issue 7). Prints requests/s of each and their ratio.
+#
+#   bash benches/gateway-load/run.sh [SECONDS] [CONNECTIONS]
+#
+# Needs `wrk` (apt-get install wrk). Everything listens on 127.0.0.1 only and stops at the end.
+# The load generator plays the Cloudflare edge: the script runs a copy of aybiza.toml that also
+# trusts 127.0.0.0/8, and wrk sends a random cf-connecting-ip per request (random_client.lua).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs="${1:-10}"
+conns="${2:-32}"
+rounds=3
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build -q --release -p edgeroute-tower --bin edgeroute-gateway --example load_upstream
+bin="$CARGO_TARGET_DIR/release"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+sed 's/^trusted_proxies = \["cloudflare"\]/trusted_proxies = ["cloudflare", "127.0.0.0\/8"]/' \
+  policies/aybiza.toml > "$work/aybiza-loopback.toml"
+grep -q '127.0.0.0/8' "$work/aybiza-loopback.toml" || { echo "could not patch trusted_proxies" >&2; exit 1; }
+
+up=127.0.0.1:18181
+"$bin/examples/load_upstream" "$up" > /dev/null & pids+=($!)
+# Every endpoint address named in the policy resolves to the one local upstream.
+resolve=()
+while read -r name; do resolve+=(--resolve "$name=$up"); done < <(
+  grep -o 'address = "[^"]*"' policies/aybiza.toml | sed 's/address = "\(.*\)"/\1/' | sort -u)
+
+"$bin/edgeroute-gateway" --policy "$work/aybiza-loopback.toml" --listen 127.0.0.1:18180 \
+  --admin 127.0.0.1:18190 --upstream "$up" "${resolve[@]}" > /dev/null 2> "$work/policy.log" & pids+=($!)
+"$bin/edgeroute-gateway" --listen 127.0.0.1:18280 --admin 127.0.0.1:18290 --upstream "$up" \
+  > /dev/null 2> "$work/plain.log" & pids+=($!)
+sleep 1
+
+run() { # URL -> requests/s
+  wrk -t1 -c"$conns" -d"${secs}s" -s benches/gateway-load/random_client.lua "$1" \
+    | awk '/Requests\/sec/ {print $2}'
+}
+check() { # the policy gateway must forward (200), not refuse
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.aybiza.com' \
+    -H 'cf-connecting-ip: 81.2.69.160' "$1/api/v1/agents" || true)
+  [ "$code" = 200 ] || { echo "$1 answered $code, expected 200" >&2; cat "$work"/*.log >&2; exit 1; }
+}
+check http://127.0.0.1:18180
+check http://127.0.0.1:18280
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "wrk: 1 thread, $conns connections, ${secs}s per run, $rounds rounds alternating"
+best_policy=0; best_plain=0
+for i in $(seq "$rounds"); do
+  p=$(run http://127.0.0.1:18180/); n=$(run http://127.0.0.1:18280/)
+  echo "round $i: aybiza policy $p req/s, no policy $n req/s"
+  best_policy=$(awk -v a="$best_policy" -v b="$p" 'BEGIN{print (b>a)?b:a}')
+  best_plain=$(awk -v a="$best_plain" -v b="$n" 'BEGIN{print (b>a)?b:a}')
+done
+awk -v p="$best_policy" -v n="$best_plain" \
+  'BEGIN{printf "best: aybiza policy %.0f req/s, no policy %.0f req/s, ratio %.3f\n", p, n, p/n}'
