@@ -17,6 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::{Clock, MonotonicClock};
+use crate::headers::HeaderCache;
 use crate::request::with_request_view;
 
 /// The response body of a [`PolicyService`]: the inner service's body, or the layer's own answer.
@@ -42,6 +43,8 @@ pub struct PolicyLayer {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     metrics: bool,
+    headers: Arc<HeaderCache>,
+    recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
 impl std::fmt::Debug for PolicyLayer {
@@ -60,6 +63,8 @@ impl PolicyLayer {
             engine: engine.into(),
             clock: Arc::new(MonotonicClock::new()),
             metrics: true,
+            headers: Arc::default(),
+            recorder: Arc::default(),
         }
     }
 
@@ -94,6 +99,8 @@ impl<S> Layer<S> for PolicyLayer {
             clock: Arc::clone(&self.clock),
             metrics: self.metrics,
             seq: Arc::new(AtomicU64::new(0)),
+            headers: Arc::clone(&self.headers),
+            recorder: Arc::clone(&self.recorder),
         }
     }
 }
@@ -107,6 +114,8 @@ pub struct PolicyService<S> {
     metrics: bool,
     // Per-request seed for randomised steering (weighted and canary): distinct per request.
     seq: Arc<AtomicU64>,
+    headers: Arc<HeaderCache>,
+    recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for PolicyService<S> {
@@ -169,15 +178,20 @@ where
         let started = self.metrics.then(Instant::now);
         let decision = self.decide(&req);
         if let Some(t) = started {
-            crate::metrics::record_decision(&decision, t.elapsed());
+            self.recorder.record(&decision, t.elapsed());
         }
         if decision.action.forwards() {
-            set_headers(req.headers_mut(), decision.request_headers());
+            set_headers(
+                req.headers_mut(),
+                decision.request_headers(),
+                Some(&self.headers),
+            );
             req.extensions_mut().insert(decision.clone());
             PolicyFuture {
                 state: State::Forward {
                     fut: self.inner.call(req),
                     decision: Some(decision),
+                    headers: Arc::clone(&self.headers),
                 },
             }
         } else {
@@ -201,7 +215,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Forward { #[pin] fut: F, decision: Option<Decision> },
+        Forward { #[pin] fut: F, decision: Option<Decision>, headers: Arc<HeaderCache> },
         Answer { response: Option<Response<Full<Bytes>>> },
     }
 }
@@ -214,12 +228,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Forward { fut, decision } => match fut.poll(cx) {
+            StateProj::Forward {
+                fut,
+                decision,
+                headers,
+            } => match fut.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Ready(Ok(mut resp)) => {
                     if let Some(d) = decision.take() {
-                        set_headers(resp.headers_mut(), d.response_headers());
+                        set_headers(resp.headers_mut(), d.response_headers(), Some(headers));
                     }
                     Poll::Ready(Ok(resp.map(Either::Left)))
                 }
@@ -287,30 +305,35 @@ pub fn answer(decision: &Decision) -> Response<Full<Bytes>> {
             HeaderValue::from_static(decision.action.as_str()),
         );
     }
-    set_headers(h, decision.response_headers());
+    set_headers(h, decision.response_headers(), None);
     r
 }
 
 /// Sets (replacing) every header of `edits`; `vary` is appended instead. Names or values that
 /// are not valid HTTP are skipped (the policy loader rejects them, so this does not happen).
+/// With a cache, names and values are parsed once per distinct content.
 fn set_headers<'a>(
     headers: &mut HeaderMap,
     edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
+    cache: Option<&HeaderCache>,
 ) {
-    let mut scratch = Vec::new();
     for (name, value) in edits {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
+        let name = match cache {
+            Some(c) => c.name(name),
+            None => HeaderName::from_bytes(name.as_bytes()).ok(),
         };
-        let value = match value.as_static() {
-            Some(s) => HeaderValue::from_str(s),
-            None => {
-                scratch.clear();
-                value.write_to(&mut scratch);
-                HeaderValue::from_bytes(&scratch)
+        let Some(name) = name else { continue };
+        let value = match (value.as_static(), cache) {
+            (Some(s), Some(c)) => c.value(s.as_bytes()),
+            (Some(s), None) => HeaderValue::from_str(s).ok(),
+            (None, Some(c)) => c.rendered(&value),
+            (None, None) => {
+                let mut buf = Vec::new();
+                value.write_to(&mut buf);
+                HeaderValue::from_bytes(&buf).ok()
             }
         };
-        let Ok(value) = value else { continue };
+        let Some(value) = value else { continue };
         if name == http::header::VARY {
             headers.append(name, value);
         } else {

@@ -84,6 +84,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod headers;
 mod layer;
 pub mod metrics;
 pub mod redis_store;

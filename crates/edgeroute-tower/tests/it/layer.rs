@@ -158,7 +158,8 @@ async fn the_101st_request_a_minute_gets_429_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    // Up to two periods: the next window still carries this one's count.
+    assert!((1..=120).contains(&retry), "retry-after {retry}");
     // Another client is not limited.
     let r = svc
         .ready()
