@@ -133,8 +133,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether the request described by `src` matches. Never allocates for expressions
-    /// without functions or `[*]`, never panics.
+    /// Whether the request described by `src` matches. Never panics; allocates only inside
+    /// value-building functions (see the crate docs).
     #[inline]
     #[must_use]
     pub fn execute(&self, src: &dyn FieldSource) -> bool {

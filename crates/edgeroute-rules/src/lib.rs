@@ -44,8 +44,11 @@
 //! - [`Scheme`]: the typed registry of fields ([`Scheme::cloudflare`] has the standard ones)
 //!   and named lists ([`List`]), with parser [`Limits`].
 //! - [`Expr`]: a checked expression; `Display` prints canonical text.
-//! - [`Filter`]: a compiled expression. Execution does not allocate unless the expression
-//!   calls a string-building function or maps with `[*]` (see the `functions` notes).
+//! - [`Filter`]: a compiled expression. Execution does not allocate, except inside functions
+//!   that build a value (`lower`, `upper`, `concat`, `substring`, `url_decode`, `to_string`,
+//!   `regex_replace`, `wildcard_replace`, `remove_bytes`, `decode_base64`, `encode_base64`,
+//!   `lookup_json_*`) and when a function is applied over `[*]`. `len`, `starts_with`,
+//!   `ends_with`, `cidr`, `cidr6`, `any` and `all` do not allocate.
 //! - [`FieldSource`], [`Value`], [`ArrayValue`], [`MapValue`]: how an embedder supplies
 //!   values lazily; [`Context`] and [`OwnedValue`] are an owned implementation.
 //! - [`ParseErrors`], [`ParseError`], [`Span`]: every problem found, with spans.

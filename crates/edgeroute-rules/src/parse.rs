@@ -18,7 +18,7 @@ use crate::ast::{
 use crate::error::{ParseError, ParseErrors, Span};
 use crate::expr::Expr;
 use crate::functions::{self, Func};
-use crate::scheme::{List, Scheme};
+use crate::scheme::Scheme;
 use crate::types::Type;
 
 const RESERVED: &[&str] = &[
@@ -1030,7 +1030,6 @@ impl<'s> Parser<'s> {
             );
             return None;
         }
-        let _: &List = list;
         Some(Rhs::List(name))
     }
 

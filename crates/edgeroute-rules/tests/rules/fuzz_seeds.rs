@@ -21,7 +21,8 @@ fn fuzz_property_holds_on_the_conformance_corpus() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let value: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let value: toml::Value =
+                toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             for case in value["case"].as_array().unwrap() {
                 edgeroute_rules::fuzz::check(case["expr"].as_str().unwrap().as_bytes());
             }

@@ -9,7 +9,10 @@ use proptest::prelude::*;
 use crate::scheme;
 
 fn small_str() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["", "a", "A", "ab", "aB", "/api", "/api/v1", "x*y", "b", "é"]).prop_map(str::to_owned)
+    prop::sample::select(vec![
+        "", "a", "A", "ab", "aB", "/api", "/api/v1", "x*y", "b", "é",
+    ])
+    .prop_map(str::to_owned)
 }
 
 fn quoted(s: &str) -> String {
@@ -17,13 +20,28 @@ fn quoted(s: &str) -> String {
 }
 
 fn int_cmp() -> impl Strategy<Value = String> {
-    let field = prop::sample::select(vec!["cf.threat_score", "tcp.dstport", "rate(1m)", "len(http.host)"]);
-    let op = prop::sample::select(vec!["eq", "ne", "lt", "le", "gt", "ge", "==", "!=", "<", "<=", ">", ">=", "&"]);
+    let field = prop::sample::select(vec![
+        "cf.threat_score",
+        "tcp.dstport",
+        "rate(1m)",
+        "len(http.host)",
+    ]);
+    let op = prop::sample::select(vec![
+        "eq", "ne", "lt", "le", "gt", "ge", "==", "!=", "<", "<=", ">", ">=", "&",
+    ]);
     prop_oneof![
         (field.clone(), op, -3i64..6).prop_map(|(f, o, n)| format!("{f} {o} {n}")),
         (field, prop::collection::vec((-3i64..6, 0i64..3), 0..4)).prop_map(|(f, items)| {
-            let items: Vec<String> =
-                items.iter().map(|(a, w)| if *w == 0 { a.to_string() } else { format!("{a}..{}", a + w) }).collect();
+            let items: Vec<String> = items
+                .iter()
+                .map(|(a, w)| {
+                    if *w == 0 {
+                        a.to_string()
+                    } else {
+                        format!("{a}..{}", a + w)
+                    }
+                })
+                .collect();
             format!("{f} in {{{}}}", items.join(" "))
         }),
     ]
@@ -38,32 +56,59 @@ fn bytes_cmp() -> impl Strategy<Value = String> {
         "concat(http.host, \"b\")",
         "substring(http.request.uri.path, 1)",
     ]);
-    let op = prop::sample::select(vec!["eq", "ne", "lt", "le", "gt", "ge", "contains", "==", "!="]);
-    let pattern = prop::sample::select(vec!["*", "a*", "*b", "a*b", "/api/*", "\\\\*", "A", "*a*", ""]);
+    let op = prop::sample::select(vec![
+        "eq", "ne", "lt", "le", "gt", "ge", "contains", "==", "!=",
+    ]);
+    let pattern = prop::sample::select(vec![
+        "*", "a*", "*b", "a*b", "/api/*", "\\\\*", "A", "*a*", "",
+    ]);
     let regex = prop::sample::select(vec!["^a", "b$", "(?i)ab", "a|/api", "^$", "[a-z]+"]);
     prop_oneof![
         (field.clone(), op, small_str()).prop_map(|(f, o, s)| format!("{f} {o} {}", quoted(&s))),
-        (field.clone(), any::<bool>(), pattern)
-            .prop_map(|(f, strict, p)| format!("{f} {}wildcard \"{p}\"", if strict { "strict " } else { "" })),
-        (field.clone(), any::<bool>(), regex).prop_map(|(f, tilde, r)| format!("{f} {} \"{r}\"", if tilde { "~" } else { "matches" })),
-        (field.clone(), prop::collection::vec(small_str(), 0..4))
-            .prop_map(|(f, items)| format!("{f} in {{{}}}", items.iter().map(|s| quoted(s)).collect::<Vec<_>>().join(" "))),
+        (field.clone(), any::<bool>(), pattern).prop_map(|(f, strict, p)| format!(
+            "{f} {}wildcard \"{p}\"",
+            if strict { "strict " } else { "" }
+        )),
+        (field.clone(), any::<bool>(), regex).prop_map(|(f, tilde, r)| format!(
+            "{f} {} \"{r}\"",
+            if tilde { "~" } else { "matches" }
+        )),
+        (field.clone(), prop::collection::vec(small_str(), 0..4)).prop_map(|(f, items)| format!(
+            "{f} in {{{}}}",
+            items
+                .iter()
+                .map(|s| quoted(s))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
         Just("http.host in $hosts".to_owned()),
         (small_str(), any::<bool>()).prop_map(|(s, all)| format!(
             "{}(http.request.headers.names[*] contains {})",
             if all { "all" } else { "any" },
             quoted(&s)
         )),
-        small_str().prop_map(|s| format!("any(lower(http.request.headers[*][0])[*] eq {})", quoted(&s))),
+        small_str().prop_map(|s| format!(
+            "any(lower(http.request.headers[*][0])[*] eq {})",
+            quoted(&s)
+        )),
         small_str().prop_map(|s| format!("starts_with(http.request.uri.path, {})", quoted(&s))),
     ]
 }
 
 fn ip_cmp() -> impl Strategy<Value = String> {
-    let cidr = prop::sample::select(vec!["10.0.0.0/8", "10.0.0.0/30", "192.168.0.1", "2001:db8::/32", "10.0.0.2..10.0.0.9", "::1"]);
+    let cidr = prop::sample::select(vec![
+        "10.0.0.0/8",
+        "10.0.0.0/30",
+        "192.168.0.1",
+        "2001:db8::/32",
+        "10.0.0.2..10.0.0.9",
+        "::1",
+    ]);
     prop_oneof![
-        (any::<bool>(), 0u8..4).prop_map(|(eq, n)| format!("ip.src {} 10.0.0.{n}", if eq { "eq" } else { "!=" })),
-        prop::collection::vec(cidr, 0..4).prop_map(|items| format!("ip.src in {{{}}}", items.join(" "))),
+        (any::<bool>(), 0u8..4)
+            .prop_map(|(eq, n)| format!("ip.src {} 10.0.0.{n}", if eq { "eq" } else { "!=" })),
+        prop::collection::vec(cidr, 0..4)
+            .prop_map(|items| format!("ip.src in {{{}}}", items.join(" "))),
         Just("ip.src in $blocked".to_owned()),
         Just("cidr(ip.src, 30, 64) eq 10.0.0.0".to_owned()),
     ]
@@ -84,7 +129,8 @@ fn expression() -> impl Strategy<Value = String> {
         prop_oneof![
             (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
             inner.clone().prop_map(|a| format!("({a})")),
-            (any::<bool>(), inner).prop_map(|(bang, a)| format!("{}{a}", if bang { "!" } else { "not " })),
+            (any::<bool>(), inner)
+                .prop_map(|(bang, a)| format!("{}{a}", if bang { "!" } else { "not " })),
         ]
     })
 }
@@ -99,50 +145,82 @@ fn context(scheme: &Scheme) -> impl Strategy<Value = Context> {
         prop::option::of(0u8..12),
         prop::option::of(any::<bool>()),
         prop::option::of(prop::collection::vec(small_str(), 0..3)),
-        prop::option::of(prop::collection::vec((prop::sample::select(vec!["x", "y"]), prop::collection::vec(small_str(), 0..3)), 0..3)),
+        prop::option::of(prop::collection::vec(
+            (
+                prop::sample::select(vec!["x", "y"]),
+                prop::collection::vec(small_str(), 0..3),
+            ),
+            0..3,
+        )),
         prop::option::of(-3i64..6),
     )
-        .prop_map(move |(threat, port, host, path, ip, ssl, names, headers, rate)| {
-            let mut c = Context::new(&scheme);
-            let mut set = |name: &str, v: Option<OwnedValue>| {
-                if let Some(v) = v {
-                    c.set_by_name(name, v).unwrap();
+        .prop_map(
+            move |(threat, port, host, path, ip, ssl, names, headers, rate)| {
+                let mut c = Context::new(&scheme);
+                let mut set = |name: &str, v: Option<OwnedValue>| {
+                    if let Some(v) = v {
+                        c.set_by_name(name, v).unwrap();
+                    }
+                };
+                set("cf.threat_score", threat.map(OwnedValue::Int));
+                set("tcp.dstport", port.map(OwnedValue::Int));
+                set("http.host", host.map(|s| OwnedValue::Bytes(s.into_bytes())));
+                set(
+                    "http.request.uri.path",
+                    path.map(|s| OwnedValue::Bytes(s.into_bytes())),
+                );
+                set(
+                    "ip.src",
+                    ip.map(|n| {
+                        OwnedValue::Ip(
+                            if n < 10 {
+                                format!("10.0.0.{n}")
+                            } else {
+                                format!("2001:db8::{n}")
+                            }
+                            .parse()
+                            .unwrap(),
+                        )
+                    }),
+                );
+                set("ssl", ssl.map(OwnedValue::Bool));
+                set("cf.client.bot", ssl.map(|b| OwnedValue::Bool(!b)));
+                set(
+                    "http.request.headers.names",
+                    names.map(|v| {
+                        OwnedValue::Array(
+                            v.into_iter()
+                                .map(|s| OwnedValue::Bytes(s.into_bytes()))
+                                .collect(),
+                        )
+                    }),
+                );
+                set(
+                    "http.request.headers",
+                    headers.map(|entries| {
+                        OwnedValue::Map(
+                            entries
+                                .into_iter()
+                                .map(|(k, vs)| {
+                                    (
+                                        k.as_bytes().to_vec(),
+                                        OwnedValue::Array(
+                                            vs.into_iter()
+                                                .map(|s| OwnedValue::Bytes(s.into_bytes()))
+                                                .collect(),
+                                        ),
+                                    )
+                                })
+                                .collect(),
+                        )
+                    }),
+                );
+                if let Some(r) = rate {
+                    c.set_rate(60, r);
                 }
-            };
-            set("cf.threat_score", threat.map(OwnedValue::Int));
-            set("tcp.dstport", port.map(OwnedValue::Int));
-            set("http.host", host.map(|s| OwnedValue::Bytes(s.into_bytes())));
-            set("http.request.uri.path", path.map(|s| OwnedValue::Bytes(s.into_bytes())));
-            set(
-                "ip.src",
-                ip.map(|n| {
-                    OwnedValue::Ip(if n < 10 { format!("10.0.0.{n}") } else { format!("2001:db8::{n}") }.parse().unwrap())
-                }),
-            );
-            set("ssl", ssl.map(OwnedValue::Bool));
-            set("cf.client.bot", ssl.map(|b| OwnedValue::Bool(!b)));
-            set(
-                "http.request.headers.names",
-                names.map(|v| OwnedValue::Array(v.into_iter().map(|s| OwnedValue::Bytes(s.into_bytes())).collect())),
-            );
-            set(
-                "http.request.headers",
-                headers.map(|entries| {
-                    OwnedValue::Map(
-                        entries
-                            .into_iter()
-                            .map(|(k, vs)| {
-                                (k.as_bytes().to_vec(), OwnedValue::Array(vs.into_iter().map(|s| OwnedValue::Bytes(s.into_bytes())).collect()))
-                            })
-                            .collect(),
-                    )
-                }),
-            );
-            if let Some(r) = rate {
-                c.set_rate(60, r);
-            }
-            c
-        })
+                c
+            },
+        )
 }
 
 proptest! {
