@@ -20,6 +20,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     // Subcommands are added here, one variant per module in `cmd/`.
+    /// Print the region every country (and mapped subdivision) is routed to, now and with --down.
+    Routes(cmd::routes::Args),
     /// Evaluate a Rules language expression (`EXPR --field name=value`, or `--jsonl` on stdin).
     Expr(cmd::expr::Args),
     /// Print the latency model's median RTT from points to every AWS region and edge, as CSV.
@@ -39,6 +41,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Routes(args) => cmd::routes::run(args),
         Command::Expr(args) => cmd::expr::run(args),
         Command::LatencyMatrix(args) => cmd::latency_matrix::run(args),
         Command::Cache(args) => cmd::cache::run(args),

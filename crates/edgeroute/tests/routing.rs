@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
+use edgeroute::Policy;
 use edgeroute::routing::{
     CompiledRouting, FailoverReason, HealthTable, MatchSource, ProbeStatus, RefusalReason,
     RouteInput, RouteOutcome, RoutingConfig,
@@ -20,24 +21,28 @@ use edgeroute::routing::{
 use edgeroute_geo::great_circle_km;
 use proptest::prelude::*;
 
-const SECTION: &str = include_str!("../testdata/routing/aybiza_routing.toml");
+const AYBIZA: &str = include_str!("../../../policies/aybiza.toml");
 const SERVICES: [&str; 3] = ["api", "voice", "ws"];
 const EU: [&str; 30] = [
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
 ];
 
-/// The compiled section, shared by all tests (compiling precomputes ~5,300 locations).
+/// The design's policy, loaded by the engine's loader (which compiles its `[routing]`
+/// section); shared by all tests (compiling precomputes ~5,300 locations).
 fn routing() -> &'static CompiledRouting {
-    static ROUTING: std::sync::LazyLock<CompiledRouting> = std::sync::LazyLock::new(compile);
-    &ROUTING
-}
-
-fn compile() -> CompiledRouting {
-    let mut doc: toml::Table = toml::from_str(SECTION).unwrap();
-    let section = doc.remove("routing").expect("a [routing] table");
-    let config: RoutingConfig = section.try_into().unwrap();
-    config.compile().unwrap_or_else(|e| panic!("{e:#?}"))
+    static POLICY: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+        match Policy::from_toml_str(AYBIZA, "policies/aybiza.toml", None) {
+            Ok((policy, warnings)) => {
+                assert!(warnings.is_empty(), "{warnings:#?}");
+                policy
+            }
+            Err(e) => panic!("{e}"),
+        }
+    });
+    POLICY
+        .routing()
+        .expect("aybiza.toml has a [routing] section")
 }
 
 fn code(c: &str) -> [u8; 2] {
@@ -67,7 +72,7 @@ fn route_region(
 fn the_design_subdivision_map_holds_for_every_service() {
     let r = routing();
     let h = HealthTable::new();
-    h.register(&r);
+    h.register(r);
     for service in SERVICES {
         let cases = [
             ("GB", Some("ENG"), "eu-west-2"),
@@ -81,7 +86,7 @@ fn the_design_subdivision_map_holds_for_every_service() {
         ];
         for (country, sub, want) in cases {
             assert_eq!(
-                route_region(&r, &h, service, country, sub).as_deref(),
+                route_region(r, &h, service, country, sub).as_deref(),
                 Ok(want),
                 "{service} {country}-{sub:?}"
             );
@@ -120,11 +125,11 @@ fn unmapped_countries_go_to_their_nearest_allowed_region() {
             continue;
         }
         let eu = EU.contains(&country.iso2);
-        let want = nearest(&r, country.population_point, |name| {
+        let want = nearest(r, country.population_point, |name| {
             !eu || name.starts_with("eu-")
         });
         assert_eq!(
-            route_region(&r, &h, "api", country.iso2, None).as_deref(),
+            route_region(r, &h, "api", country.iso2, None).as_deref(),
             Ok(want.as_str()),
             "{}",
             country.iso2
@@ -134,19 +139,19 @@ fn unmapped_countries_go_to_their_nearest_allowed_region() {
     assert!(checked > 200, "{checked}");
     // Spot checks a person can verify on a map.
     assert_eq!(
-        route_region(&r, &h, "api", "KR", None).as_deref(),
+        route_region(r, &h, "api", "KR", None).as_deref(),
         Ok("ap-northeast-1")
     );
     assert_eq!(
-        route_region(&r, &h, "api", "AR", None).as_deref(),
+        route_region(r, &h, "api", "AR", None).as_deref(),
         Ok("sa-east-1")
     );
     assert_eq!(
-        route_region(&r, &h, "api", "IN", None).as_deref(),
+        route_region(r, &h, "api", "IN", None).as_deref(),
         Ok("ap-southeast-1")
     );
     assert_eq!(
-        route_region(&r, &h, "api", "FR", None).as_deref(),
+        route_region(r, &h, "api", "FR", None).as_deref(),
         Ok("eu-west-2")
     );
 }
@@ -161,27 +166,27 @@ fn a_german_user_stays_in_the_eu_and_is_refused_rather_than_sent_abroad() {
     let h = HealthTable::new();
     for service in SERVICES {
         assert_eq!(
-            route_region(&r, &h, service, "DE", None).as_deref(),
+            route_region(r, &h, service, "DE", None).as_deref(),
             Ok("eu-central-1")
         );
     }
-    h.set_down(&r, "eu-central-1");
+    h.set_down(r, "eu-central-1");
     for service in SERVICES {
         for sub in &subs {
             assert_eq!(
-                route_region(&r, &h, service, "DE", Some(sub)).as_deref(),
+                route_region(r, &h, service, "DE", Some(sub)).as_deref(),
                 Ok("eu-west-2")
             );
         }
     }
     // The last EU region fails by its monitor: refused, never another continent.
     for t in 0..3 {
-        h.report_probe(&r, "eu-west-2", false, t * 15_000);
+        h.report_probe(r, "eu-west-2", false, t * 15_000);
     }
     for service in SERVICES {
         for sub in &subs {
             assert_eq!(
-                route_region(&r, &h, service, "DE", Some(sub)),
+                route_region(r, &h, service, "DE", Some(sub)),
                 Err(RefusalReason::Residency),
                 "{service} {sub}"
             );
@@ -189,7 +194,7 @@ fn a_german_user_stays_in_the_eu_and_is_refused_rather_than_sent_abroad() {
     }
     // A Swiss user (not in the EU group) fails over to the nearest healthy region instead.
     assert_eq!(
-        route_region(&r, &h, "api", "CH", None).as_deref(),
+        route_region(r, &h, "api", "CH", None).as_deref(),
         Ok("us-east-1")
     );
 }
@@ -198,7 +203,7 @@ fn a_german_user_stays_in_the_eu_and_is_refused_rather_than_sent_abroad() {
 fn with_us_east_1_down_us_users_move_to_another_us_region_and_nothing_goes_there() {
     let r = routing();
     let h = HealthTable::new();
-    assert!(h.set_down(&r, "us-east-1"));
+    assert!(h.set_down(r, "us-east-1"));
     // The states and DC; outlying areas (Guam, American Samoa, ...) are nearer to Asia.
     let us_subs: Vec<_> = edgeroute_geo::subdivisions_of("US")
         .iter()
@@ -224,7 +229,7 @@ fn with_us_east_1_down_us_users_move_to_another_us_region_and_nothing_goes_there
         }
         // Nothing anywhere is sent to the down region.
         for country in edgeroute_geo::countries() {
-            let region = route_region(&r, &h, service, country.iso2, None);
+            let region = route_region(r, &h, service, country.iso2, None);
             assert_ne!(
                 region.as_deref(),
                 Ok("us-east-1"),
@@ -249,9 +254,9 @@ fn health_flips_after_exactly_consecutive_down_and_back_after_consecutive_up() {
     let interval = monitor.interval_ms();
     let mut now = 0;
     for i in 1..=down {
-        let effect = h.report_probe(&r, "api-usw2", false, now);
+        let effect = h.report_probe(r, "api-usw2", false, now);
         now += interval;
-        let region = route_region(&r, &h, "api", "US", Some("CA")).unwrap();
+        let region = route_region(r, &h, "api", "US", Some("CA")).unwrap();
         if i < down {
             assert_eq!(region, "us-west-2", "after {i} failed checks");
             assert_eq!(effect.became_down, 0);
@@ -262,13 +267,13 @@ fn health_flips_after_exactly_consecutive_down_and_back_after_consecutive_up() {
     }
     // Other services in the region are untouched (their pools were not probed).
     assert_eq!(
-        route_region(&r, &h, "voice", "US", Some("CA")).as_deref(),
+        route_region(r, &h, "voice", "US", Some("CA")).as_deref(),
         Ok("us-west-2")
     );
     for i in 1..=up {
-        let effect = h.report_probe(&r, "api-usw2", true, now);
+        let effect = h.report_probe(r, "api-usw2", true, now);
         now += interval;
-        let region = route_region(&r, &h, "api", "US", Some("CA")).unwrap();
+        let region = route_region(r, &h, "api", "US", Some("CA")).unwrap();
         if i < up {
             assert_eq!(region, "us-east-1", "after {i} passed checks");
         } else {
@@ -277,7 +282,7 @@ fn health_flips_after_exactly_consecutive_down_and_back_after_consecutive_up() {
         }
     }
     let target = r.probe_targets().find(|t| t.pool == "api-usw2").unwrap();
-    assert_eq!(h.probe_status(&r, target.endpoint), Some(ProbeStatus::Up));
+    assert_eq!(h.probe_status(r, target.endpoint), Some(ProbeStatus::Up));
 }
 
 #[test]
@@ -297,8 +302,8 @@ fn every_monitored_endpoint_is_a_probe_target_with_the_design_health_path() {
 fn routing_allocates_nothing_once_registered() {
     let r = routing();
     let h = HealthTable::new();
-    h.register(&r);
-    h.set_down(&r, "eu-central-1");
+    h.register(r);
+    h.set_down(r, "eu-central-1");
     let inputs: Vec<RouteInput<'static>> = [
         ("api", "US", Some("CA")),
         ("voice", "DE", Some("HE")),
@@ -321,7 +326,7 @@ fn routing_allocates_nothing_once_registered() {
     let info = allocation_counter::measure(|| {
         for seed in 0..1_000u64 {
             for input in &inputs {
-                std::hint::black_box(r.route(input, &h, seed, seed));
+                let _ = std::hint::black_box(r.route(input, &h, seed, seed));
             }
         }
     });
@@ -352,11 +357,11 @@ proptest! {
         let h = HealthTable::new();
         let regions: Vec<String> = r.region_names().map(str::to_owned).collect();
         for i in &down_regions {
-            h.set_down(&r, &regions[*i]);
+            h.set_down(r, &regions[*i]);
         }
         for i in &down_pools {
             let name = r.pool_name(edgeroute::routing::PoolId::from_index(*i).unwrap()).unwrap().to_owned();
-            h.set_down(&r, &name);
+            h.set_down(r, &name);
         }
         let subs = edgeroute_geo::subdivisions_of(country);
         let sub = (use_sub && !subs.is_empty()).then(|| subs[sub_pick.index(subs.len())].code);
@@ -370,14 +375,14 @@ proptest! {
         let location = r.locate(input.country, input.subdivision);
         let ranked = r.ranked_regions(location);
         // The first region of the ranked list that is healthy for the service.
-        let healthy = ranked.iter().copied().find(|&id| h.region_healthy(&r, sid, id, 0));
+        let healthy = ranked.iter().copied().find(|&id| h.region_healthy(r, sid, id, 0));
         let out = r.route(&input, &h, 0, seed);
         match (healthy, out) {
             (Some(want), RouteOutcome::Routed(route)) => {
                 prop_assert_eq!(route.region, want);
                 prop_assert!(!down_regions.contains(&route.region.index()));
-                prop_assert!(h.pool_healthy(&r, route.pool, 0));
-                prop_assert!(h.endpoint_usable(&r, route.endpoint, 0));
+                prop_assert!(h.pool_healthy(r, route.pool, 0));
+                prop_assert!(h.endpoint_usable(r, route.endpoint, 0));
             }
             (None, RouteOutcome::Routed(route)) => {
                 // Only the fallback pool may serve when nothing allowed is healthy.
@@ -423,7 +428,7 @@ proptest! {
             endpoints.join(", ")
         );
         let config: RoutingConfig = toml::from_str(&text).unwrap();
-        let r = config.compile().unwrap();
+        let r = &config.compile().unwrap();
         let h = HealthTable::new();
         let s = r.service_id("s").unwrap();
         let pick = |h: &HealthTable, key: &[u8]| {
@@ -432,7 +437,7 @@ proptest! {
         };
         let before: Vec<String> = keys.iter().map(|k| pick(&h, k)).collect();
         let removed = format!("e{}.internal", removed_pick.index(n));
-        h.set_down(&r, &removed);
+        h.set_down(r, &removed);
         for (key, old) in keys.iter().zip(&before) {
             let new = pick(&h, key);
             if *old == removed {
@@ -459,7 +464,7 @@ proptest! {
             endpoints.join(", ")
         );
         let config: RoutingConfig = toml::from_str(&text).unwrap();
-        let r = config.compile().unwrap();
+        let r = &config.compile().unwrap();
         let h = HealthTable::new();
         let input = RouteInput::new(r.service_id("s").unwrap());
         let n = 20_000u64;

@@ -6,3 +6,4 @@ pub(crate) mod check;
 pub(crate) mod eval;
 pub(crate) mod export;
 pub(crate) mod import;
+pub(crate) mod routes;

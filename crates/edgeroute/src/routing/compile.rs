@@ -407,6 +407,10 @@ impl RoutingConfig {
             groups: &country_groups,
         });
         let layout_id = layout_id(&regions, &pools, &endpoints);
+        let mapped_subdivisions = map_subdivisions
+            .keys()
+            .map(|k| Box::from(k.as_str()))
+            .collect();
         Ok(CompiledRouting {
             regions: regions.into_boxed_slice(),
             services: services.into_boxed_slice(),
@@ -417,6 +421,7 @@ impl RoutingConfig {
             locations,
             targets: targets.0,
             address_endpoints: targets.1,
+            mapped_subdivisions,
             default_region,
             fallback: self.fallback,
             layout_id,

@@ -73,6 +73,8 @@ pub struct CompiledRouting {
     pub(crate) targets: Box<[(Box<str>, Target)]>,
     /// Endpoint ids grouped by address, for [`Target::Address`].
     pub(crate) address_endpoints: Box<[EndpointId]>,
+    /// Subdivision codes that are keys of the region map, sorted.
+    pub(crate) mapped_subdivisions: Box<[Box<str>]>,
     pub(crate) default_region: RegionId,
     pub(crate) fallback: FallbackMode,
     /// A hash of every region, pool and endpoint name in id order: two compiled routings with
@@ -299,6 +301,11 @@ impl CompiledRouting {
     #[must_use]
     pub fn default_region(&self) -> RegionId {
         self.default_region
+    }
+
+    /// The ISO 3166-2 codes the region map names explicitly (`US-CA`, ...), sorted.
+    pub fn mapped_subdivisions(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.mapped_subdivisions.iter().map(|s| &**s)
     }
 
     /// The section's fallback rule.

@@ -466,6 +466,14 @@ impl<'r> Cx<'_, 'r> {
         usable: &dyn Fn(EndpointId) -> bool,
     ) -> Option<EndpointId> {
         let endpoints = self.routing.pool_endpoints(pool);
+        if pool.endpoint_count == 1 {
+            // One endpoint: every steering method agrees.
+            return endpoints
+                .clone()
+                .next()
+                .filter(|(id, e)| e.weight > 0 && usable(*id))
+                .map(|(id, _)| id);
+        }
         let index = match pool.steering {
             EndpointSteering::Hash => match self.affinity_hash() {
                 Some(key) => pick_rendezvous(
