@@ -106,17 +106,17 @@ fn route(c: &mut Criterion) {
     let policy = policy();
     let routing = policy.routing().unwrap();
     let health = HealthTable::new();
-    health.register(&routing);
+    health.register(routing);
     // A realistic mix over the three services and the design's locations.
     let mix: Vec<RouteInput<'static>> = vec![
-        input(&routing, "api", "US", Some("CA"), 1),
-        input(&routing, "api", "US", Some("NY"), 2),
-        input(&routing, "api", "GB", Some("ENG"), 3),
-        input(&routing, "api", "DE", Some("HE"), 4),
-        input(&routing, "voice", "JP", Some("13"), 5),
-        input(&routing, "voice", "BR", Some("SP"), 6),
-        input(&routing, "ws", "IN", Some("MH"), 7),
-        input(&routing, "ws", "FR", None, 8),
+        input(routing, "api", "US", Some("CA"), 1),
+        input(routing, "api", "US", Some("NY"), 2),
+        input(routing, "api", "GB", Some("ENG"), 3),
+        input(routing, "api", "DE", Some("HE"), 4),
+        input(routing, "voice", "JP", Some("13"), 5),
+        input(routing, "voice", "BR", Some("SP"), 6),
+        input(routing, "ws", "IN", Some("MH"), 7),
+        input(routing, "ws", "FR", None, 8),
     ];
     let mut g = c.benchmark_group("routing/route");
     g.throughput(Throughput::Elements(mix.len() as u64));
@@ -129,10 +129,20 @@ fn route(c: &mut Criterion) {
             }
         });
     });
+    let bound = health.bind(routing);
+    g.bench_function("mix/healthy/kept_binding", |b| {
+        let mut seed = 0u64;
+        b.iter(|| {
+            for i in &mix {
+                seed = seed.wrapping_add(1);
+                let _ = black_box(routing.route_bound(black_box(i), &health, &bound, 0, seed));
+            }
+        });
+    });
     let down = HealthTable::new();
-    down.register(&routing);
-    down.set_down(&routing, "us-east-1");
-    down.set_down(&routing, "eu-central-1");
+    down.register(routing);
+    down.set_down(routing, "us-east-1");
+    down.set_down(routing, "eu-central-1");
     g.bench_function("mix/us-east-1_and_eu-central-1_down", |b| {
         let mut seed = 0u64;
         b.iter(|| {
@@ -143,15 +153,15 @@ fn route(c: &mut Criterion) {
         });
     });
     g.throughput(Throughput::Elements(1));
-    let api = input(&routing, "api", "US", Some("CA"), 1);
+    let api = input(routing, "api", "US", Some("CA"), 1);
     g.bench_function("api/weighted_random", |b| {
         b.iter(|| black_box(routing.route(black_box(&api), &health, 0, 1)));
     });
-    let voice = input(&routing, "voice", "US", Some("NY"), 9);
+    let voice = input(routing, "voice", "US", Some("NY"), 9);
     g.bench_function("voice/hash_affinity", |b| {
         b.iter(|| black_box(routing.route(black_box(&voice), &health, 0, 1)));
     });
-    let ws = input(&routing, "ws", "GB", Some("ENG"), 9);
+    let ws = input(routing, "ws", "GB", Some("ENG"), 9);
     g.bench_function("ws/least_outstanding", |b| {
         b.iter(|| black_box(routing.route(black_box(&ws), &health, 0, 1)));
     });

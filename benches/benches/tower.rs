@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use edgeroute::{Engine, Policy};
-use edgeroute_tower::{ConnectInfo, ManualClock, PolicyLayer};
+use edgeroute_tower::{Clock, ConnectInfo, ManualClock, PolicyLayer};
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service};
@@ -72,6 +72,30 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+
+    // The engine alone on the same requests (view built the same way): the layer's own cost is
+    // `policy_layer` minus this.
+    {
+        let engine = std::sync::Arc::clone(&engine);
+        let clock = clock.clone();
+        group.bench_function("decide_only", |b| {
+            b.iter_batched(
+                || {
+                    i = i.wrapping_add(1);
+                    clock.advance(Duration::from_millis(1));
+                    request(i)
+                },
+                |req| {
+                    let now = edgeroute::Timestamp::from_micros(
+                        u64::try_from(clock.now().as_micros()).unwrap_or(u64::MAX),
+                    );
+                    let d = edgeroute_tower::with_request_view(&req, |v| engine.decide(v, now));
+                    (req, d)
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
 
     for (name, metrics) in [("policy_layer", false), ("policy_layer_with_metrics", true)] {
         let mut svc = PolicyLayer::new(std::sync::Arc::clone(&engine))

@@ -36,6 +36,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Export a policy's rules for another system (`export cloudflare POLICY.toml`).
     Export(cmd::export::Args),
+    /// Run a scenario (default: the built-in global day) and print the simulator's report.
+    Simulate(cmd::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
     };
     match result {
         Ok(code) => code,

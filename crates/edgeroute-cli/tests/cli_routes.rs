@@ -1,5 +1,6 @@
 //! `edgeroute routes`: where every country and mapped subdivision goes, now and with `--down`.
 #![allow(
+    clippy::panic,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -55,3 +55,30 @@ fn same_seed_same_json_on_any_thread_count() {
     other.file.seed += 1;
     assert_ne!(one, run(&other, 2).to_json());
 }
+
+#[test]
+fn every_shipped_scenario_runs_in_short_mode() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let mut s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.scale_traffic(0.002);
+        // Coarser epochs keep a debug build quick; the timeline is unchanged.
+        s.file.epoch = edgeroute_sim::scenario::units::Secs(10.0);
+        let r = run(&s, 1);
+        assert!(r.requests > 0, "{}", path.display());
+        assert_eq!(r.routed_after_detection, 0, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} scenarios");
+    // The built-in copies are the shipped files.
+    for name in edgeroute_sim::scenario::builtin::names() {
+        let s = edgeroute_sim::scenario::builtin::load(name).unwrap_or_else(|e| panic!("{e}"));
+        let on_disk = std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
+        assert_eq!(s.text, on_disk, "{name}");
+    }
+}

@@ -33,6 +33,8 @@ pub const MAX_TRANSFORM_RULES: usize = 64;
 pub const MAX_RATE_PERIODS: usize = 4;
 /// Longest TTL accepted (one year, Cloudflare's maximum edge TTL).
 pub const MAX_TTL_S: u64 = 31_536_000;
+/// Largest rate-limit key budget (2^26 keys, 1.5 GiB of counters).
+pub const MAX_KEY_BUDGET: u64 = 1 << 26;
 /// Firewall rule count from which the literal index is used.
 const INDEX_THRESHOLD: usize = 16;
 
@@ -616,6 +618,14 @@ impl Cx<'_> {
             );
         }
 
+        if let Some(b) = file.rate_limiting.key_budget
+            && !(1..=MAX_KEY_BUDGET).contains(&b)
+        {
+            self.sink.error(
+                &root().key("rate_limiting").key("key_budget"),
+                format!("key budget `{b}` is out of range: 1 to {MAX_KEY_BUDGET}"),
+            );
+        }
         let fields = FieldMap::new(&self.scheme);
         let fw_index = build_index(&firewall, &conj, &fields);
         if self.sink.has_errors() {

@@ -90,6 +90,12 @@ impl Engine {
         Self::with_counter_store(policy, store)
     }
 
+    /// An engine with an in-process counter store of `key_budget` keys, whatever the policy
+    /// says (for tests and small tools).
+    pub fn new_with_budget(policy: Policy, key_budget: u64) -> Self {
+        Self::with_counter_store(policy, Arc::new(MemoryCounterStore::new(key_budget)))
+    }
+
     /// An engine whose rate-limit counters live in `store` (for example shared on Redis).
     pub fn with_counter_store(policy: Policy, store: Arc<dyn CounterStore>) -> Self {
         let health = HealthTable::new();

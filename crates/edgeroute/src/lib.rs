@@ -87,6 +87,8 @@ mod decision;
 pub mod diag;
 mod engine;
 mod fields;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod identity;
 pub mod interop;
 pub mod pattern;
@@ -98,7 +100,7 @@ pub mod time;
 pub mod transform;
 
 pub use compile::{
-    MAX_CACHE_RULES, MAX_FIREWALL_RULES, MAX_RATE_LIMIT_RULES, MAX_RATE_PERIODS,
+    MAX_CACHE_RULES, MAX_FIREWALL_RULES, MAX_KEY_BUDGET, MAX_RATE_LIMIT_RULES, MAX_RATE_PERIODS,
     MAX_TRANSFORM_RULES, MAX_TTL_S,
 };
 pub use decision::{

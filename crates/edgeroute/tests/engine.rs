@@ -1097,3 +1097,25 @@ fn cloudflare_export_then_import_keeps_every_decision() {
     assert!(json_text.contains("(cf.threat_score gt 50)"));
     assert!(json_text.contains("\"cf.colo.id\""));
 }
+
+/// The fuzz property over the seed corpus, the policy corpora and the design's policy, plus
+/// every prefix of the design's policy (truncated files).
+#[test]
+fn fuzz_property_holds_on_the_seed_corpus() {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut n = 0;
+    for dir in ["fuzz-seeds/policy", "policies/bad", "policies/warn"] {
+        for entry in std::fs::read_dir(base.join(dir)).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            edgeroute::fuzz::check(&bytes);
+            n += 1;
+        }
+    }
+    edgeroute::fuzz::check(AYBIZA.as_bytes());
+    for cut in (0..AYBIZA.len()).step_by(211) {
+        if AYBIZA.is_char_boundary(cut) {
+            edgeroute::fuzz::check(&AYBIZA.as_bytes()[..cut]);
+        }
+    }
+    assert!(n >= 30, "{n} seeds");
+}

@@ -21,6 +21,7 @@ mod net;
 mod origin_side;
 mod shard;
 pub mod stats;
+mod tier;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Barrier, Mutex, PoisonError, RwLock};
@@ -36,7 +37,7 @@ use origin_side::OriginSide;
 use shard::Shard;
 use stats::Stats;
 
-use crate::cache::{CachePolicy, Capacity, PolicyCache, TtlCache};
+use crate::cache::{CachePolicy, Capacity, PolicyCache};
 use crate::dist::LogNormal;
 use crate::network::{NetworkConfig, NetworkError, NetworkModel};
 use crate::origin::OriginQueue;
@@ -48,6 +49,7 @@ use crate::trace::{TraceError, TraceOptions, TraceReader};
 use crate::traffic::{
     AttackModel, ClassModel, Client, DailyShape, Population, ShardTraffic, Source, TrafficModel,
 };
+use tier::TierCache;
 
 /// Why a simulation could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -234,20 +236,16 @@ pub(crate) struct TraceSpec {
 }
 
 impl Ctx {
-    pub(crate) fn edge_cache(&self) -> TtlCache<PolicyCache> {
-        TtlCache::new(PolicyCache::new(
-            &self.edge_tier.policy,
-            self.edge_tier.capacity,
-        ))
+    pub(crate) fn edge_cache(&self) -> TierCache {
+        self.tier_cache(&self.edge_tier)
     }
 
-    pub(crate) fn upper_cache(&self) -> TtlCache<PolicyCache> {
-        let t = self.upper_tier.unwrap_or(self.edge_tier);
-        TtlCache::new(PolicyCache::new(&t.policy, t.capacity))
+    pub(crate) fn upper_cache(&self) -> TierCache {
+        self.tier_cache(&self.upper_tier.unwrap_or(self.edge_tier))
     }
 
-    pub(crate) fn tier_cache(&self, t: &TierSpec) -> TtlCache<PolicyCache> {
-        TtlCache::new(PolicyCache::new(&t.policy, t.capacity))
+    pub(crate) fn tier_cache(&self, t: &TierSpec) -> TierCache {
+        TierCache::new(PolicyCache::new(&t.policy, t.capacity), self.duration_us)
     }
 
     fn origin_queue(&self, service: usize, region: u16) -> OriginQueue {
@@ -304,13 +302,6 @@ impl Ctx {
             .groups
             .get(group as usize)
             .map_or(0, |g| g.colo)
-    }
-
-    pub(crate) fn country_key(&self, group: u32) -> &'static str {
-        self.population
-            .groups
-            .get(group as usize)
-            .map_or("ZZ", |g| g.country)
     }
 
     pub(crate) fn detected_down(&self, region: u16, t: u64) -> bool {
@@ -888,14 +879,26 @@ impl Simulation {
                 s,
             );
             let engine = Engine::new(compile_policy(scenario)?);
-            let stats = Stats::new(ctx.regions.len(), n_classes, ctx.buckets, ctx.events.len());
+            let stats = Stats::new(
+                ctx.regions.len(),
+                n_classes,
+                ctx.buckets,
+                ctx.events.len(),
+                ctx.population.groups.len(),
+            );
             shard_list.push(Shard::new(&ctx, s, engine, traffic, stats));
         }
         let shared_policy = std::sync::Arc::new(compile_policy(scenario)?);
         let sides = (0..ctx.regions.len())
             .filter_map(|r| u16::try_from(r).ok())
             .map(|r| {
-                let stats = Stats::new(ctx.regions.len(), n_classes, ctx.buckets, ctx.events.len());
+                let stats = Stats::new(
+                    ctx.regions.len(),
+                    n_classes,
+                    ctx.buckets,
+                    ctx.events.len(),
+                    ctx.population.groups.len(),
+                );
                 OriginSide::new(&ctx, r, stats, std::sync::Arc::clone(&shared_policy))
             })
             .collect();
@@ -965,17 +968,10 @@ impl Simulation {
                 }
                 for side in &mut self.sides {
                     let r = usize::from(side.region);
-                    let mut inputs: Vec<Vec<OriginJob>> = self
-                        .shards
-                        .iter_mut()
-                        .map(|s| s.out.get_mut(r).map(std::mem::take).unwrap_or_default())
-                        .collect();
-                    side.run_epoch(&self.ctx, &self.state, &mut inputs);
-                    for (s, v) in self.shards.iter_mut().zip(inputs) {
-                        if let Some(slot) = s.out.get_mut(r) {
-                            *slot = v;
-                        }
+                    for (s, shard) in self.shards.iter_mut().enumerate() {
+                        side.swap_input(s, &mut shard.out, r);
                     }
+                    side.run_epoch(&self.ctx, &self.state);
                 }
                 self.coordinate(to);
                 progress(to);
@@ -1009,38 +1005,36 @@ impl Simulation {
         let window = Mutex::new((0u64, 0u64, false)); // (from, to, done)
         let barrier = Barrier::new(threads);
         let mut result = Ok(());
-        let work = |w: usize| loop {
-            barrier.wait();
-            let (from, to, done) = *window.lock().unwrap_or_else(PoisonError::into_inner);
-            if done {
-                break;
-            }
-            let st = state.read().unwrap_or_else(PoisonError::into_inner).clone();
+        // Worker `w` runs shards w, w + threads, ... then regions w, w + threads, ...
+        let stage_a = |w: usize, from: u64, to: u64| {
+            let st = state.read().unwrap_or_else(PoisonError::into_inner);
             for s in shards.iter().skip(w).step_by(threads) {
                 lock(s).run_epoch(ctx, &st, from, to);
             }
-            barrier.wait();
+        };
+        let stage_b = |w: usize| {
+            let st = state.read().unwrap_or_else(PoisonError::into_inner);
             for side in sides.iter().skip(w).step_by(threads) {
-                let mut side = side.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut side = lock(side);
                 let r = usize::from(side.region);
-                let mut inputs: Vec<Vec<OriginJob>> = shards
-                    .iter()
-                    .map(|s| {
-                        lock(s)
-                            .out
-                            .get_mut(r)
-                            .map(std::mem::take)
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                side.run_epoch(ctx, &st, &mut inputs);
-                for (s, v) in shards.iter().zip(inputs) {
-                    if let Some(slot) = lock(s).out.get_mut(r) {
-                        *slot = v;
-                    }
+                for (s, shard) in shards.iter().enumerate() {
+                    side.swap_input(s, &mut lock(shard).out, r);
                 }
+                side.run_epoch(ctx, &st);
             }
-            barrier.wait();
+        };
+        let work = |w: usize| {
+            loop {
+                barrier.wait();
+                let (from, to, done) = *lock(&window);
+                if done {
+                    break;
+                }
+                stage_a(w, from, to);
+                barrier.wait();
+                stage_b(w);
+                barrier.wait();
+            }
         };
         std::thread::scope(|scope| {
             for w in 1..threads {
@@ -1060,43 +1054,18 @@ impl Simulation {
                     }
                 }
                 let stop = done || result.is_err();
-                *window.lock().unwrap_or_else(PoisonError::into_inner) = (from, to, stop);
+                *lock(&window) = (from, to, stop);
                 barrier.wait();
                 if stop {
                     break;
                 }
-                let st = state.read().unwrap_or_else(PoisonError::into_inner).clone();
-                for s in shards.iter().step_by(threads) {
-                    lock(s).run_epoch(ctx, &st, from, to);
-                }
+                stage_a(0, from, to);
                 barrier.wait();
-                for side in sides.iter().step_by(threads) {
-                    let mut side = side.lock().unwrap_or_else(PoisonError::into_inner);
-                    let r = usize::from(side.region);
-                    let mut inputs: Vec<Vec<OriginJob>> = shards
-                        .iter()
-                        .map(|s| {
-                            lock(s)
-                                .out
-                                .get_mut(r)
-                                .map(std::mem::take)
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    side.run_epoch(ctx, &st, &mut inputs);
-                    for (s, v) in shards.iter().zip(inputs) {
-                        if let Some(slot) = lock(s).out.get_mut(r) {
-                            *slot = v;
-                        }
-                    }
-                }
+                stage_b(0);
                 barrier.wait();
                 {
                     let mut guards: Vec<_> = shards.iter().map(lock).collect();
-                    let mut side_guards: Vec<_> = sides
-                        .iter()
-                        .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
-                        .collect();
+                    let mut side_guards: Vec<_> = sides.iter().map(lock).collect();
                     let mut st = state.write().unwrap_or_else(PoisonError::into_inner);
                     coordinate(
                         ctx,
@@ -1141,6 +1110,7 @@ impl Simulation {
             n_classes,
             self.ctx.buckets,
             self.ctx.events.len(),
+            self.ctx.population.groups.len(),
         );
         let mut peak = vec![0u64; self.ctx.regions.len()];
         for s in &self.shards {
@@ -1201,6 +1171,12 @@ fn coordinate<'a>(
                 *r = Some(epoch_end + e.rollback_us);
             }
         }
+    }
+    if sides
+        .iter()
+        .all(|side| side.feedback.iter().all(Vec::is_empty))
+    {
+        return;
     }
     for (s, shard) in shards.enumerate() {
         for side in &mut sides {

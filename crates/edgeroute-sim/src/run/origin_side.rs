@@ -10,8 +10,8 @@ use edgeroute::routing::{EndpointId, HealthTable, PassiveEffect, PassiveResult};
 
 use super::shard::ms_to_us;
 use super::stats::{DATABASE, REGIONAL, Stats, UPPER};
+use super::tier::TierCache;
 use super::{Ctx, EpochState, OriginJob};
-use crate::cache::{PolicyCache, TtlCache};
 use crate::origin::{OriginOutcome, OriginQueue};
 use crate::rng::{SimRng, mix64};
 use crate::scenario::EventKind;
@@ -20,9 +20,9 @@ use crate::traffic::Source;
 /// One region's origin side.
 pub(crate) struct OriginSide {
     pub region: u16,
-    upper: Option<TtlCache<PolicyCache>>,
-    regional: Option<TtlCache<PolicyCache>>,
-    database: Option<TtlCache<PolicyCache>>,
+    upper: Option<TierCache>,
+    regional: Option<TierCache>,
+    database: Option<TierCache>,
     /// Per service.
     origins: Vec<OriginQueue>,
     rng: SimRng,
@@ -31,7 +31,9 @@ pub(crate) struct OriginSide {
     pub feedback: Vec<Vec<(u64, EndpointId, PassiveResult)>>,
     /// This epoch's canary requests and errors per event.
     pub canary: Vec<(u64, u64)>,
-    merged: Vec<OriginJob>,
+    /// One queue of origin-bound jobs per shard, swapped in each epoch.
+    inputs: Vec<Vec<OriginJob>>,
+    cursor: Vec<usize>,
     policy: Arc<Policy>,
     /// A scratch health table, used only to ask whether an endpoint's pool has outlier
     /// detection (so passive results are sent back only where they matter).
@@ -61,27 +63,63 @@ impl OriginSide {
             stats,
             feedback: (0..ctx.shards).map(|_| Vec::new()).collect(),
             canary: vec![(0, 0); ctx.events.len()],
-            merged: Vec::new(),
+            inputs: (0..ctx.shards).map(|_| Vec::new()).collect(),
+            cursor: Vec::new(),
         }
     }
 
-    /// Processes the jobs of one epoch: `inputs[s]` are shard `s`'s jobs for this region, each
-    /// already in time order.
-    pub(crate) fn run_epoch(&mut self, ctx: &Ctx, st: &EpochState, inputs: &mut [Vec<OriginJob>]) {
-        let mut merged = std::mem::take(&mut self.merged);
-        merged.clear();
-        for v in inputs.iter_mut() {
-            merged.append(v);
+    /// Swaps shard `s`'s queue for this region (`out[region]`) with this side's input slot
+    /// `s`: the side gets the epoch's jobs, the shard gets back an empty queue with capacity.
+    pub(crate) fn swap_input(&mut self, s: usize, out: &mut [Vec<OriginJob>], region: usize) {
+        if let (Some(a), Some(b)) = (out.get_mut(region), self.inputs.get_mut(s)) {
+            std::mem::swap(a, b);
         }
-        // INVARIANT: (t, shard, seq) is unique, so the order is total and thread-independent.
-        merged.sort_unstable_by_key(|j| (j.t_us, j.shard, j.seq));
+    }
+
+    /// Processes the jobs of one epoch (in `self.inputs`, one queue per shard). They are taken
+    /// in (time, shard, sequence) order by a k-way merge over the shards' queues (each already
+    /// in that order), so nothing is copied or sorted; the queues are left empty.
+    pub(crate) fn run_epoch(&mut self, ctx: &Ctx, st: &EpochState) {
         for c in &mut self.canary {
             *c = (0, 0);
         }
-        for job in &merged {
-            self.job(ctx, st, job);
+        let mut inputs = std::mem::take(&mut self.inputs);
+        if inputs.iter().all(Vec::is_empty) {
+            self.inputs = inputs;
+            return;
         }
-        self.merged = merged;
+        for v in &mut inputs {
+            if !v.is_sorted_by_key(|j| (j.t_us, j.seq)) {
+                v.sort_by_key(|j| (j.t_us, j.seq));
+            }
+        }
+        let mut cursor = std::mem::take(&mut self.cursor);
+        cursor.clear();
+        cursor.resize(inputs.len(), 0);
+        loop {
+            // INVARIANT: (t, shard, seq) is unique, so the order is total and thread-independent.
+            let mut best: Option<(u64, u32, u64, usize)> = None;
+            for (s, v) in inputs.iter().enumerate() {
+                if let Some(j) = cursor.get(s).and_then(|&c| v.get(c)) {
+                    let key = (j.t_us, j.shard, j.seq, s);
+                    if best.is_none_or(|b| key < b) {
+                        best = Some(key);
+                    }
+                }
+            }
+            let Some((_, _, _, s)) = best else { break };
+            let Some(c) = cursor.get_mut(s) else { break };
+            let idx = *c;
+            *c += 1;
+            if let Some(job) = inputs.get(s).and_then(|v| v.get(idx)) {
+                self.job(ctx, st, job);
+            }
+        }
+        for v in &mut inputs {
+            v.clear();
+        }
+        self.inputs = inputs;
+        self.cursor = cursor;
     }
 
     fn job(&mut self, ctx: &Ctx, st: &EpochState, j: &OriginJob) {
@@ -92,7 +130,7 @@ impl OriginSide {
             let hit = self
                 .upper
                 .as_mut()
-                .is_some_and(|c| c.access_at(j.key, j.size, t, Some(j.edge_ttl_us)));
+                .is_some_and(|c| c.access(j.key, j.size, t, j.edge_ttl_us));
             self.stats.tiers[UPPER].record(hit, j.size);
             if let Some(b) = self.stats.series.get_mut(bucket) {
                 b.tiers[UPPER].record(hit, j.size);
@@ -155,7 +193,7 @@ impl OriginSide {
         let mut service_us;
         let regional_hit = match (regional_ttl, self.regional.as_mut()) {
             (Some(ttl), Some(cache)) => {
-                let hit = cache.access_at(j.key, j.size, t, Some(ttl));
+                let hit = cache.access(j.key, j.size, t, ttl);
                 self.stats.tiers[REGIONAL].record(hit, j.size);
                 if let Some(b) = self.stats.series.get_mut(bucket) {
                     b.tiers[REGIONAL].record(hit, j.size);
@@ -190,7 +228,7 @@ impl OriginSide {
                     let qkey = mix64(
                         rank ^ u64::from(q).wrapping_mul(0x9E37) ^ class.map_or(0, |c| c.salt),
                     );
-                    let hit = db.access_at(qkey, 1, t, Some(ttl));
+                    let hit = db.access(qkey, 1, t, ttl);
                     self.stats.tiers[DATABASE].record(hit, 1);
                     if let Some(b) = self.stats.series.get_mut(bucket) {
                         b.tiers[DATABASE].record(hit, 1);
@@ -335,13 +373,10 @@ impl OriginSide {
         from_origin: bool,
     ) {
         self.stats.bytes_out += u64::from(j.size);
-        let e = self
-            .stats
-            .by_country
-            .entry(ctx.country_key(j.group))
-            .or_default();
-        e.0 += 1;
-        e.1 += u64::from(j.size);
+        if let Some(e) = self.stats.by_group.get_mut(j.group as usize) {
+            e.0 += 1;
+            e.1 += u64::from(j.size);
+        }
         if from_origin
             && j.preferred != j.region
             && let Some(b) = self.stats.inter_region_bytes.get_mut(usize::from(j.region))

@@ -12,8 +12,8 @@ use edgeroute_rules::Value;
 
 use super::events::region_down;
 use super::stats::{EDGE, Stats};
+use super::tier::TierCache;
 use super::{Ctx, EpochState, OriginJob, TraceArrival};
-use crate::cache::{PolicyCache, TtlCache};
 use crate::rng::SimRng;
 use crate::traffic::{Arrival, ShardTraffic, Source};
 
@@ -48,7 +48,7 @@ pub(crate) struct Shard {
     pub traffic: ShardTraffic,
     /// Edge cache per data centre (indexed by global colo index; `None` for colos of other
     /// shards).
-    caches: Vec<Option<TtlCache<PolicyCache>>>,
+    caches: Vec<Option<TierCache>>,
     rng: SimRng,
     arrivals: Vec<Arrival>,
     pub trace_inbox: Vec<TraceArrival>,
@@ -184,7 +184,7 @@ impl Shard {
                     return;
                 };
                 class.path.render(&mut path, a.rank, u64::from(a.client));
-                let key = class.object_key(a.rank);
+                let key = class.object_key(a.rank, a.client);
                 let session_s = match &class.session {
                     Some(d) => d.sample(&mut self.rng),
                     None => 0.0,
@@ -207,7 +207,7 @@ impl Shard {
                     threat_score: i64::from(client.threat_score),
                     verified: client.verified,
                     key,
-                    size: class.object_size(key),
+                    size: class.size_of(a.rank, key),
                     session_s,
                 }
             }
@@ -358,7 +358,7 @@ impl Shard {
                 .caches
                 .get_mut(colo as usize)
                 .and_then(Option::as_mut)
-                .is_some_and(|c| c.access_at(r.key, r.size, t, Some(edge_ttl_us)));
+                .is_some_and(|c| c.access(r.key, r.size, t, edge_ttl_us));
             self.stats.tiers[EDGE].record(hit, r.size);
             if let Some(b) = self.stats.series.get_mut(bucket) {
                 b.tiers[EDGE].record(hit, r.size);
@@ -455,13 +455,10 @@ impl Shard {
         bucket: usize,
     ) {
         self.stats.bytes_out += u64::from(r.size);
-        let e = self
-            .stats
-            .by_country
-            .entry(ctx.country_key(r.group))
-            .or_default();
-        e.0 += 1;
-        e.1 += u64::from(r.size);
+        if let Some(e) = self.stats.by_group.get_mut(r.group as usize) {
+            e.0 += 1;
+            e.1 += u64::from(r.size);
+        }
         super::record_latency(
             &mut self.stats,
             ctx,

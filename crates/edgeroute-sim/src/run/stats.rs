@@ -261,17 +261,25 @@ pub struct Stats {
     pub session_s: f64,
     /// Sessions cut by an outage or failure.
     pub sessions_dropped: u64,
-    /// Requests by client country (for the cost model's price zones).
-    pub by_country: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    /// Requests and bytes delivered by client group (for the cost model's price zones).
+    pub by_group: Vec<(u64, u64)>,
     /// Bytes sent between regions.
     pub inter_region_bytes: Vec<u64>,
 }
 
 impl Stats {
-    /// Empty stats sized for `regions`, `classes`, `buckets` series intervals and `events`.
+    /// Empty stats sized for `regions`, `classes`, `buckets` series intervals, `events` and
+    /// client `groups`.
     #[must_use]
-    pub fn new(regions: usize, classes: usize, buckets: usize, events: usize) -> Self {
+    pub fn new(
+        regions: usize,
+        classes: usize,
+        buckets: usize,
+        events: usize,
+        groups: usize,
+    ) -> Self {
         Stats {
+            by_group: vec![(0, 0); groups],
             regions: vec![RegionStats::default(); regions],
             classes: vec![ClassStats::default(); classes],
             series: (0..buckets)
@@ -347,10 +355,12 @@ impl Stats {
         self.sessions += o.sessions;
         self.session_s += o.session_s;
         self.sessions_dropped += o.sessions_dropped;
-        for (k, (r, b)) in &o.by_country {
-            let e = self.by_country.entry(k).or_default();
-            e.0 += r;
-            e.1 += b;
+        if self.by_group.len() < o.by_group.len() {
+            self.by_group.resize(o.by_group.len(), (0, 0));
+        }
+        for (a, b) in self.by_group.iter_mut().zip(&o.by_group) {
+            a.0 += b.0;
+            a.1 += b.1;
         }
         merge_counts(&mut self.inter_region_bytes, &o.inter_region_bytes);
     }

@@ -6,13 +6,34 @@ use super::{Scenario, ScenarioError, ScenarioErrors};
 pub const DEFAULT_NAME: &str = "aybiza-global";
 
 /// Embedded scenarios: `(name, text)`; each refers to its policy as `../policies/NAME.toml`.
-pub const SCENARIOS: &[(&str, &str)] = &[(
-    "aybiza-global",
-    include_str!("../../../../scenarios/aybiza-global.toml"),
-)];
+pub const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "aybiza-global",
+        include_str!("../../../../scenarios/aybiza-global.toml"),
+    ),
+    (
+        "eu-residency",
+        include_str!("../../../../scenarios/eu-residency.toml"),
+    ),
+    (
+        "ddos-burst",
+        include_str!("../../../../scenarios/ddos-burst.toml"),
+    ),
+    (
+        "black-friday",
+        include_str!("../../../../scenarios/black-friday.toml"),
+    ),
+    (
+        "cost-volumes",
+        include_str!("../../../../scenarios/cost-volumes.toml"),
+    ),
+];
 
 /// Embedded policies: `(path as scenarios write it, text)`.
-pub const POLICIES: &[(&str, &str)] = &[];
+pub const POLICIES: &[(&str, &str)] = &[(
+    "../policies/aybiza.toml",
+    include_str!("../../../../policies/aybiza.toml"),
+)];
 
 /// The names of the embedded scenarios.
 #[must_use]

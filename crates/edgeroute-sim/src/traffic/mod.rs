@@ -55,7 +55,15 @@ pub struct ClassModel {
     pub db_zipf: Zipf,
     /// Origin service time override.
     pub compute: Option<LogNormal>,
+    /// Whether the path names the client (so objects are per client).
+    pub per_client: bool,
+    /// Object sizes by rank (index `rank - 1`), precomputed for classes of at most
+    /// [`SIZE_TABLE_MAX`] shared objects.
+    sizes: Vec<u32>,
 }
+
+/// Classes with at most this many (shared) objects get a precomputed size table.
+pub const SIZE_TABLE_MAX: u64 = 1 << 21;
 
 impl ClassModel {
     /// Compiles a class (the scenario checks have already validated it).
@@ -63,12 +71,13 @@ impl ClassModel {
     pub fn new(c: &ClassConfig) -> Self {
         let median = c.size.median.0 as f64;
         let p99 = c.size.p99.map_or(median, |p| p.0 as f64);
-        ClassModel {
+        let mut class = ClassModel {
             name: c.name.clone(),
             share: c.share,
             host: c.host.as_bytes().to_vec(),
             method: c.method.as_bytes().to_vec(),
             path: Template::parse(&c.path).unwrap_or_else(|_| Template::literal(&c.path)),
+            per_client: Template::parse(&c.path).is_ok_and(|t| t.uses_client()),
             zipf: Zipf::new(c.objects, c.zipf),
             size: LogNormal::from_p50_p99(median.max(1.0), p99.max(1.0)),
             salt: label_hash(&c.name),
@@ -89,14 +98,40 @@ impl ClassModel {
             compute: c
                 .compute
                 .map(|l| LogNormal::from_p50_p99(l.p50_ms, l.p99_ms)),
+            sizes: Vec::new(),
+        };
+        if !class.per_client && c.objects <= SIZE_TABLE_MAX {
+            class.sizes = (1..=c.objects)
+                .map(|rank| class.object_size(class.object_key(rank, 0)))
+                .collect();
         }
+        class
     }
 
-    /// The cache key of the object at popularity `rank`.
+    /// The cache key of the object at popularity `rank` (requested by `client`: paths with a
+    /// `{client}` placeholder name a different object per client).
     #[inline]
     #[must_use]
-    pub fn object_key(&self, rank: u64) -> u64 {
-        mix64(self.salt ^ rank.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    pub fn object_key(&self, rank: u64, client: u32) -> u64 {
+        let per_client = if self.per_client {
+            mix64(u64::from(client) ^ 0xC11E)
+        } else {
+            0
+        };
+        mix64(self.salt ^ rank.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ per_client)
+    }
+
+    /// The size of the object at `rank` whose key is `key` (the table when there is one).
+    #[inline]
+    #[must_use]
+    pub fn size_of(&self, rank: u64, key: u64) -> u32 {
+        match usize::try_from(rank.wrapping_sub(1))
+            .ok()
+            .and_then(|i| self.sizes.get(i))
+        {
+            Some(&s) => s,
+            None => self.object_size(key),
+        }
     }
 
     /// The size in bytes of the object with key `key` (fixed by the key).
@@ -201,6 +236,12 @@ impl Surge {
         1.0 + (self.multiplier - 1.0) * x
     }
 
+    /// Whether it applies to some classes only.
+    #[must_use]
+    pub fn by_class(&self) -> bool {
+        self.classes.is_some()
+    }
+
     /// The largest factor it reaches within `[from, to)`.
     #[must_use]
     pub fn bound(&self, from_us: u64, to_us: u64) -> f64 {
@@ -284,10 +325,14 @@ impl TrafficModel {
         self.start_utc_h + t_us as f64 / 3.6e9
     }
 
-    fn surge_factor(&self, t_us: u64, country: &str, class: u16) -> f64 {
+    /// The product of the surges at `t`; with `class_known` false, class-specific surges are
+    /// left out (there are none when the class is drawn after thinning).
+    fn surge_factor(&self, t_us: u64, country: &str, class: u16, class_known: bool) -> f64 {
         let mut f = 1.0;
         for s in &self.surges {
-            f *= s.factor(t_us, country, class);
+            if class_known || !s.by_class() {
+                f *= s.factor(t_us, country, class);
+            }
         }
         f
     }
@@ -308,6 +353,9 @@ pub struct ShardTraffic {
     attack_clients: Vec<Vec<u32>>,
     attack_total: Vec<u32>,
     rng: SimRng,
+    /// UTC offsets (hours) of the groups this shard's clients live in.
+    offsets: Vec<f64>,
+    bound_cache: Option<(u64, f64)>,
 }
 
 impl ShardTraffic {
@@ -347,7 +395,17 @@ impl ShardTraffic {
             .iter()
             .map(|a| a.clients.end.saturating_sub(a.clients.start))
             .collect();
+        let mut offsets: Vec<f64> = clients
+            .iter()
+            .filter_map(|&i| population.clients.get(i as usize))
+            .filter_map(|c| population.groups.get(c.group as usize))
+            .map(|g| g.utc_offset_h)
+            .collect();
+        offsets.sort_by(f64::total_cmp);
+        offsets.dedup();
         ShardTraffic {
+            offsets,
+            bound_cache: None,
             client_alias: Alias::new(&weights),
             clients,
             weight,
@@ -378,6 +436,37 @@ impl ShardTraffic {
         }
     }
 
+    /// The largest daily-shape factor any of this shard's groups reaches during UTC hour
+    /// `hour` (hours since virtual time zero), cached per hour. The shape is piecewise linear
+    /// between hour midpoints, so the maximum over an hour is at its ends or its one midpoint.
+    fn hour_bound(&mut self, model: &TrafficModel, hour: u64) -> f64 {
+        if let Some((h, b)) = self.bound_cache
+            && h == hour
+        {
+            return b;
+        }
+        let start = model.start_utc_h + hour as f64;
+        let mut bound: f64 = 0.0;
+        for &o in &self.offsets {
+            let a = start + o;
+            let mid = (a - 0.5).floor() + 1.5;
+            let m = model
+                .shape
+                .factor(a)
+                .max(model.shape.factor(a + 1.0))
+                .max(if mid < a + 1.0 {
+                    model.shape.factor(mid)
+                } else {
+                    0.0
+                });
+            bound = bound.max(m);
+        }
+        // Guard against rounding at the interpolation's kinks.
+        let bound = (bound * (1.0 + 1e-9)).min(model.shape.max());
+        self.bound_cache = Some((hour, bound));
+        bound
+    }
+
     fn generate_normal(
         &mut self,
         model: &TrafficModel,
@@ -386,11 +475,22 @@ impl ShardTraffic {
         to: u64,
         out: &mut Vec<Arrival>,
     ) {
+        if self.client_alias.is_none() || model.class_alias.is_none() {
+            return;
+        }
+        // Thinning bound over [from, to): the shard's own hourly shape maximum (tighter than
+        // the shape's global maximum, so fewer candidates are drawn and rejected).
+        let first_hour = from / 3_600_000_000;
+        let last_hour = to.saturating_sub(1) / 3_600_000_000;
+        let mut shape_bound = 0.0f64;
+        for h in first_hour..=last_hour {
+            shape_bound = shape_bound.max(self.hour_bound(model, h));
+        }
         let (Some(client_alias), Some(class_alias)) = (&self.client_alias, &model.class_alias)
         else {
             return;
         };
-        let bound = model.shape.max() * model.surge_bound(from, to);
+        let bound = shape_bound * model.surge_bound(from, to);
         let rate = model.rate * self.weight * bound; // candidates per second
         if rate.is_nan() || rate <= 0.0 {
             return;
@@ -399,6 +499,9 @@ impl ShardTraffic {
         let mut t = from as f64;
         let end = to as f64;
         let has_surges = !model.surges.is_empty();
+        // A class-specific surge changes the mix, so the class must be known before thinning;
+        // otherwise it is drawn only for kept candidates.
+        let class_first = model.surges.iter().any(Surge::by_class);
         loop {
             t += exponential(&mut self.rng, mean_gap_us);
             if t >= end {
@@ -415,15 +518,22 @@ impl ShardTraffic {
             let Some(g) = population.groups.get(c.group as usize) else {
                 continue;
             };
-            let class = class_alias.sample(&mut self.rng);
-            let class16 = u16::try_from(class).unwrap_or(0);
+            let mut class = if class_first {
+                class_alias.sample(&mut self.rng)
+            } else {
+                0
+            };
             let local = model.utc_hour(t_us) + g.utc_offset_h;
             let mut keep = model.shape.factor(local);
             if has_surges {
-                keep *= model.surge_factor(t_us, g.country, class16);
+                let k16 = u16::try_from(class).unwrap_or(0);
+                keep *= model.surge_factor(t_us, g.country, k16, class_first);
             }
             if self.rng.next_f64() * bound >= keep {
                 continue;
+            }
+            if !class_first {
+                class = class_alias.sample(&mut self.rng);
             }
             let rank = model
                 .classes
@@ -432,7 +542,7 @@ impl ShardTraffic {
             out.push(Arrival {
                 t_us,
                 client,
-                class: class16,
+                class: u16::try_from(class).unwrap_or(0),
                 source: Source::Normal,
                 rank,
             });
@@ -521,9 +631,12 @@ mod tests {
     #[test]
     fn object_sizes_are_fixed_per_key() {
         let c = class("a", 1.0);
-        let k = c.object_key(5);
+        let k = c.object_key(5, 0);
         assert_eq!(c.object_size(k), c.object_size(k));
-        assert_ne!(c.object_key(5), class("b", 1.0).object_key(5));
+        assert_ne!(c.object_key(5, 0), class("b", 1.0).object_key(5, 0));
+        // Without `{client}` in the path, every client asks for the same object.
+        assert_eq!(c.object_key(5, 1), c.object_key(5, 2));
+        assert_eq!(c.size_of(5, k), c.object_size(k));
     }
 
     #[test]

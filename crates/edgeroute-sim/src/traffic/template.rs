@@ -58,6 +58,12 @@ impl Template {
         }
     }
 
+    /// Whether the rendered text depends on the client.
+    #[must_use]
+    pub fn uses_client(&self) -> bool {
+        self.parts.contains(&Part::Client)
+    }
+
     /// Whether the rendered text depends on the object.
     #[must_use]
     pub fn uses_object(&self) -> bool {

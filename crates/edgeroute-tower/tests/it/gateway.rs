@@ -362,7 +362,8 @@ async fn a_killed_upstream_stops_getting_traffic_within_the_detection_window() {
     let c = client();
     // Monitor "fast": interval 200 ms, timeout 100 ms, consecutive_down 2.
     let detection = Duration::from_millis(200 * 2 + 100);
-    let slack = Duration::from_millis(400);
+    // Scheduling slack for a loaded 2-core CI machine (five gateway processes run at once).
+    let slack = Duration::from_millis(700);
     let start = Instant::now();
     let mut samples = Vec::new();
     // Warm up: both upstreams serve.
@@ -373,7 +374,7 @@ async fn a_killed_upstream_stops_getting_traffic_within_the_detection_window() {
     assert!(samples.iter().all(|s| s.status == StatusCode::OK));
     let killed_at = start.elapsed();
     b.kill();
-    let until = killed_at + Duration::from_millis(2000);
+    let until = killed_at + Duration::from_millis(2500);
     while start.elapsed() < until && samples.len() < 2000 {
         samples.push(sample(&c, gw.addr, "/work", start).await);
         tokio::time::sleep(Duration::from_millis(5)).await;

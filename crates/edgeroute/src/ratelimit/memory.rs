@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use super::{CounterStore, RateCheck, RateOutcome, WindowState};
 
 /// Slots per bucket: a key lives in one of the 8 slots of either of the two buckets its hash
-/// selects.
+/// selects. Eight 8-byte key hashes fill one 64-byte cache line.
 const WAYS: usize = 8;
 /// Number of independently locked shards.
 const SHARDS: usize = 64;
@@ -13,21 +13,22 @@ const SHARDS: usize = 64;
 /// An in-process [`CounterStore`] with a fixed key budget.
 ///
 /// # Memory
-/// Each slot is 24 bytes (key hash, window index and count, previous count and mitigation end,
-/// packed into three `u64`); the table is allocated zeroed up front, so the operating system
-/// only backs the pages that keys actually touch. The budget is rounded up to a power of two
-/// multiple of `64 × 8` slots.
+/// Each slot is 24 bytes: the key hash (8 bytes, in a per-bucket array of keys that fills exactly
+/// one cache line, so finding a key touches one line) and its state (16 bytes: window index and
+/// count, previous count and mitigation end). The table is allocated zeroed up front, so the
+/// operating system only backs the pages that keys actually touch. The budget is rounded up to a
+/// power of two multiple of `64 × 8` slots.
 ///
 /// # Eviction rule
 /// A key may live in either of two buckets of 8 slots, chosen by independent bits of its hash
 /// (a new key takes a free slot in the emptier one; when both are full, one resident key may
 /// move to its own other bucket to make room). When no room can be made, the new key replaces
-/// the candidate whose key was **least recently active** (oldest window index; on
-/// a tie, the lowest current count). Keys idle for more than one period hold nothing that matters (their estimate is 0)
-/// and are the first to go, so eviction only loses information when more keys are active at
-/// once than the budget holds. An evicted key restarts from zero, which can only let a client
-/// through, never refuse one wrongly. The accuracy with one million distinct keys is measured
-/// by a test (see the crate README).
+/// the candidate whose key was **least recently active** (oldest window index; on a tie, the
+/// lowest current count). Keys idle for more than one period hold nothing that matters (their
+/// estimate is 0) and are the first to go, so eviction only loses information when more keys
+/// are active at once than the budget holds. An evicted key restarts from zero, which can only
+/// let a client through, never refuse one wrongly. The accuracy with one million distinct keys
+/// is measured by a test (see the crate README).
 ///
 /// # Concurrency
 /// 64 shards, each behind its own mutex, chosen by the top bits of the key hash; a check holds
@@ -38,31 +39,77 @@ pub struct MemoryCounterStore {
 }
 
 struct Shard {
-    // INVARIANT: len == (bucket_mask + 1) * WAYS.
-    slots: Vec<[u64; 3]>,
+    /// Key hashes, 8 per bucket; bucket `b` starts at `base + 8 b`.
+    // INVARIANT: keys.len() == base + (bucket_mask + 1) * WAYS, and `base` makes every bucket
+    // start on a 64-byte boundary.
+    keys: Vec<u64>,
+    base: usize,
+    /// Packed state per slot: `[window << 32 | current, previous << 32 | mitigated_until_s]`.
+    vals: Vec<[u64; 2]>,
     len: usize,
+}
+
+impl Shard {
+    fn new(buckets: usize) -> Self {
+        // `vec![0; n]` allocates zeroed memory lazily; the extra line lets every bucket start
+        // on a cache-line boundary wherever the allocator put the array.
+        let keys = vec![0u64; buckets * WAYS + WAYS];
+        let misalign = (keys.as_ptr() as usize % 64) / 8;
+        let base = (WAYS - misalign) % WAYS;
+        Shard {
+            keys,
+            base,
+            vals: vec![[0u64; 2]; buckets * WAYS],
+            len: 0,
+        }
+    }
+
+    fn key(&self, slot: usize) -> u64 {
+        self.keys.get(self.base + slot).copied().unwrap_or(0)
+    }
+
+    fn bucket_keys(&self, bucket: usize) -> &[u64] {
+        let start = self.base + bucket * WAYS;
+        self.keys.get(start..start + WAYS).unwrap_or(&[])
+    }
+
+    fn state(&self, slot: usize) -> WindowState {
+        self.vals.get(slot).map(unpack).unwrap_or_default()
+    }
+
+    fn put(&mut self, slot: usize, key: u64, state: &WindowState) {
+        if let Some(k) = self.keys.get_mut(self.base + slot) {
+            *k = key;
+        }
+        if let Some(v) = self.vals.get_mut(slot) {
+            *v = pack(state);
+        }
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.put(slot, 0, &WindowState::default());
+    }
 }
 
 impl MemoryCounterStore {
     /// The default key budget: 1,048,576 keys (24 MiB of address space).
     pub const DEFAULT_KEY_BUDGET: u64 = 1 << 20;
 
-    /// A store holding at most about `key_budget` keys (rounded up as described above).
+    /// A store holding at most about `key_budget` keys (rounded up as described above; at most
+    /// [`crate::MAX_KEY_BUDGET`]).
     #[must_use]
     pub fn new(key_budget: u64) -> Self {
-        let per_shard = key_budget.div_ceil(SHARDS as u64).max(WAYS as u64);
+        let per_shard = key_budget
+            .min(crate::compile::MAX_KEY_BUDGET)
+            .div_ceil(SHARDS as u64)
+            .max(WAYS as u64);
         let buckets = per_shard
             .div_ceil(WAYS as u64)
             .checked_next_power_of_two()
             .unwrap_or(1 << 40);
         let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / 2 / WAYS);
         let shards = (0..SHARDS)
-            .map(|_| {
-                Mutex::new(Shard {
-                    slots: vec![[0u64; 3]; buckets * WAYS],
-                    len: 0,
-                })
-            })
+            .map(|_| Mutex::new(Shard::new(buckets)))
             .collect();
         MemoryCounterStore {
             shards,
@@ -79,7 +126,7 @@ impl MemoryCounterStore {
     /// Bytes of the table (address space; resident memory is what keys touched).
     #[must_use]
     pub fn table_bytes(&self) -> usize {
-        self.capacity() * std::mem::size_of::<[u64; 3]>()
+        self.capacity() * (std::mem::size_of::<u64>() + std::mem::size_of::<[u64; 2]>())
     }
 }
 
@@ -106,45 +153,39 @@ fn buckets_of(key: u64, mask: usize) -> (usize, usize) {
 
 /// Moves one key of the full buckets `from` to its other bucket when that has a free slot;
 /// returns the slot freed.
-fn relocate(slots: &mut [[u64; 3]], from: [usize; 2], mask: usize) -> Option<usize> {
+fn relocate(shard: &mut Shard, from: [usize; 2], mask: usize) -> Option<usize> {
     for bucket in from {
         for i in bucket * WAYS..(bucket + 1) * WAYS {
-            let entry = *slots.get(i)?;
-            let (a, b) = buckets_of(entry[0], mask);
+            let key = shard.key(i);
+            let (a, b) = buckets_of(key, mask);
             let other = if a == bucket { b } else { a };
             if other == bucket {
                 continue;
             }
-            let Some(free) = (other * WAYS..(other + 1) * WAYS)
-                .find(|&j| slots.get(j).is_some_and(|s| s[0] == 0))
-            else {
+            let Some(free) = (other * WAYS..(other + 1) * WAYS).find(|&j| shard.key(j) == 0) else {
                 continue;
             };
-            if let Some(dst) = slots.get_mut(free) {
-                *dst = entry;
-            }
-            if let Some(src) = slots.get_mut(i) {
-                *src = [0; 3];
-            }
+            let state = shard.state(i);
+            shard.put(free, key, &state);
+            shard.clear(i);
             return Some(i);
         }
     }
     None
 }
 
-fn unpack(slot: &[u64; 3]) -> WindowState {
+fn unpack(v: &[u64; 2]) -> WindowState {
     #[expect(clippy::cast_possible_truncation, reason = "unpacking two u32 halves")]
     WindowState {
-        window: (slot[1] >> 32) as u32,
-        current: slot[1] as u32,
-        previous: (slot[2] >> 32) as u32,
-        mitigated_until_s: slot[2] as u32,
+        window: (v[0] >> 32) as u32,
+        current: v[0] as u32,
+        previous: (v[1] >> 32) as u32,
+        mitigated_until_s: v[1] as u32,
     }
 }
 
-fn pack(key: u64, s: &WindowState) -> [u64; 3] {
+fn pack(s: &WindowState) -> [u64; 2] {
     [
-        key,
         (u64::from(s.window) << 32) | u64::from(s.current),
         (u64::from(s.previous) << 32) | u64::from(s.mitigated_until_s),
     ]
@@ -165,62 +206,70 @@ impl CounterStore for MemoryCounterStore {
             Err(poisoned) => poisoned.into_inner(),
         };
         let shard = &mut *guard;
-        let (found, empty, victim) = {
-            let mut found = None;
-            // (first empty slot, filled slots) per candidate bucket.
-            let mut free: [(Option<usize>, usize); 2] = [(None, WAYS); 2];
-            let mut victim = (b1 * WAYS, (u32::MAX, u32::MAX));
-            'scan: for (n, bucket) in [b1, b2].into_iter().enumerate() {
-                let start = bucket * WAYS;
-                let Some(ways) = shard.slots.get(start..start + WAYS) else {
-                    continue;
+        // The common case: the key is already in its first bucket (one cache line of keys).
+        let mut found = shard
+            .bucket_keys(b1)
+            .iter()
+            .position(|&k| k == key)
+            .map(|i| b1 * WAYS + i);
+        if found.is_none() && b2 != b1 {
+            found = shard
+                .bucket_keys(b2)
+                .iter()
+                .position(|&k| k == key)
+                .map(|i| b2 * WAYS + i);
+        }
+        let index = match found {
+            Some(i) => i,
+            None => {
+                let free = |b: usize| -> (Option<usize>, usize) {
+                    let keys = shard.bucket_keys(b);
+                    let filled = keys.iter().filter(|&&k| k != 0).count();
+                    (
+                        keys.iter().position(|&k| k == 0).map(|i| b * WAYS + i),
+                        filled,
+                    )
                 };
-                let mut filled = 0usize;
-                let mut first_empty = None;
-                for (i, slot) in ways.iter().enumerate() {
-                    if slot[0] == key {
-                        found = Some(start + i);
-                        break 'scan;
+                let (e1, f1) = free(b1);
+                let (e2, f2) = free(b2);
+                // A new key goes to the emptier bucket (the first on a tie).
+                let empty = if f2 < f1 { e2.or(e1) } else { e1.or(e2) };
+                let slot = match empty {
+                    Some(i) => Some(i),
+                    // One cuckoo step may free a slot: then no one loses a count.
+                    None => relocate(shard, [b1, b2], self.bucket_mask),
+                };
+                match slot {
+                    Some(i) => {
+                        shard.len += 1;
+                        i
                     }
-                    if slot[0] == 0 {
-                        first_empty = first_empty.or(Some(start + i));
-                        continue;
+                    None => {
+                        // Evict the least recently active candidate.
+                        let mut victim = b1 * WAYS;
+                        let mut rank = (u32::MAX, u32::MAX);
+                        for b in [b1, b2] {
+                            for i in b * WAYS..(b + 1) * WAYS {
+                                let st = shard.state(i);
+                                if (st.window, st.current) < rank {
+                                    rank = (st.window, st.current);
+                                    victim = i;
+                                }
+                            }
+                        }
+                        shard.clear(victim);
+                        victim
                     }
-                    filled += 1;
-                    let s = unpack(slot);
-                    if (s.window, s.current) < victim.1 {
-                        victim = (start + i, (s.window, s.current));
-                    }
-                }
-                if let Some(f) = free.get_mut(n) {
-                    *f = (first_empty, filled);
                 }
             }
-            // A new key goes to the emptier bucket (the first on a tie).
-            let [(e1, f1), (e2, f2)] = free;
-            let empty = if f2 < f1 { e2.or(e1) } else { e1.or(e2) };
-            (found, empty, victim.0)
         };
-        let mask = self.bucket_mask;
-        let (index, mut state) = match (found, empty) {
-            (Some(i), _) => (i, shard.slots.get(i).map(unpack).unwrap_or_default()),
-            (None, Some(i)) => {
-                shard.len += 1;
-                (i, WindowState::default())
-            }
-            (None, None) => match relocate(&mut shard.slots, [b1, b2], mask) {
-                // One cuckoo step freed a slot: no one loses a count.
-                Some(i) => {
-                    shard.len += 1;
-                    (i, WindowState::default())
-                }
-                None => (victim, WindowState::default()),
-            },
+        let mut state = if found.is_some() {
+            shard.state(index)
+        } else {
+            WindowState::default()
         };
         let outcome = state.apply(query);
-        if let Some(slot) = shard.slots.get_mut(index) {
-            *slot = pack(key, &state);
-        }
+        shard.put(index, key, &state);
         outcome
     }
 

@@ -13,8 +13,8 @@ use super::config::{
 use super::error::{KeyPath, RoutingError};
 use super::location::{self, MapInput};
 use super::model::{
-    Affinity, CompiledRouting, Endpoint, EndpointId, Group, GroupId, MAX_REGIONS, Monitor, Outlier,
-    Pool, PoolId, Region, RegionId, Service, ServiceId, Target,
+    Affinity, CompiledRouting, Endpoint, EndpointId, Group, GroupId, MAX_POOL_ENDPOINTS,
+    MAX_REGIONS, Monitor, Outlier, Pool, PoolId, Region, RegionId, Service, ServiceId, Target,
 };
 use super::select::{hash_bytes, mix64};
 
@@ -305,6 +305,15 @@ impl RoutingConfig {
                     cx.err(
                         epath.clone(),
                         format!("pool `{}` has no endpoints", pcfg.name),
+                    );
+                } else if pcfg.endpoints.len() > MAX_POOL_ENDPOINTS {
+                    cx.err(
+                        epath.clone(),
+                        format!(
+                            "pool `{}` has {} endpoints, at most {MAX_POOL_ENDPOINTS} are supported",
+                            pcfg.name,
+                            pcfg.endpoints.len()
+                        ),
                     );
                 }
                 let mut seen: BTreeSet<&str> = BTreeSet::new();

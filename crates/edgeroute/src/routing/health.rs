@@ -234,6 +234,15 @@ impl Binding {
         self.endpoints.get(id.index()).map(|e| &**e)
     }
 
+    /// The states of endpoints `start..start + len` (empty if out of range).
+    #[inline]
+    pub(crate) fn endpoint_range(&self, start: u32, len: u32) -> &[Arc<EndpointState>] {
+        let start = start as usize;
+        self.endpoints
+            .get(start..start.saturating_add(len as usize))
+            .unwrap_or_default()
+    }
+
     /// Whether routing may use the endpoint now (unknown ids: no).
     #[inline]
     pub(crate) fn endpoint_usable(
@@ -245,6 +254,20 @@ impl Binding {
     ) -> bool {
         self.endpoint(id)
             .is_some_and(|e| e.usable(monitored, unknown_healthy, now_ms))
+    }
+}
+
+/// A [`HealthTable`] bound to one [`CompiledRouting`]: its ids mapped to the table's shared
+/// state. [`CompiledRouting::route_bound`] with it skips finding the binding (one `ArcSwap`
+/// load per request). Cheap to clone (one `Arc`); keep it beside the compiled routing, for
+/// example in the engine's policy snapshot, and make a new one on reload.
+#[derive(Debug, Clone)]
+pub struct HealthBinding(Arc<Binding>);
+
+impl HealthBinding {
+    #[inline]
+    pub(crate) fn for_layout(&self, layout_id: u64) -> Option<&Binding> {
+        (self.0.layout_id == layout_id).then_some(&*self.0)
     }
 }
 
@@ -345,6 +368,14 @@ impl HealthTable {
     pub fn register(&self, routing: &CompiledRouting) {
         let binding = lock(&self.registry).bind(routing);
         self.current.store(binding);
+    }
+
+    /// Binds the table to `routing` (as [`register`](Self::register) does) and returns the
+    /// binding, for [`CompiledRouting::route_bound`].
+    pub fn bind(&self, routing: &CompiledRouting) -> HealthBinding {
+        let binding = lock(&self.registry).bind(routing);
+        self.current.store(Arc::clone(&binding));
+        HealthBinding(binding)
     }
 
     #[inline]
@@ -658,7 +689,7 @@ impl HealthTable {
             return false;
         };
         binding.region_forced(region) != Forced::Down
-            && routing.service_pools_in(svc, region).any(|id| {
+            && routing.service_pools_in(svc, region).iter().any(|&id| {
                 routing.pools.get(id.index()).is_some_and(|p| {
                     pool_healthy(routing, &binding, id, p, svc.unknown_healthy, now_ms)
                 })

@@ -2,9 +2,9 @@
 //! (about 5,300 places) gets its preferred region and a ranked list of alternatives (already
 //! filtered by data residency), so routing does one table lookup and walks a short list.
 //!
-//! Lookup: a country code indexes a 26×26 table directly; a subdivision's suffix (at most 3
-//! characters) packs into a `u32` and is found by binary search among its country's
-//! subdivisions (at most a few hundred, so about 8 comparisons).
+//! Lookup: a country code indexes a 26×26 table directly; a subdivision (country and a suffix
+//! of at most 3 characters) packs into a 26-bit key found in an open-addressing hash table
+//! (load factor at most 0.65, so one or two probes).
 
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ impl MatchSource {
 }
 
 /// A place routing knows: a country, a subdivision, or "unknown".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocationId(pub(crate) u32);
 
 #[derive(Debug, Clone, Copy)]
@@ -56,26 +56,21 @@ pub(crate) struct Location {
     pub(crate) matched: MatchSource,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CountryEntry {
-    location: u32,
-    subs_start: u32,
-    subs_len: u32,
-}
-
-const NO_COUNTRY: u16 = u16::MAX;
-
 #[derive(Debug)]
 pub(crate) struct Locations {
-    /// 26×26 slots indexed by the two letters of a country code.
-    country_slots: Box<[u16]>,
-    countries: Box<[CountryEntry]>,
-    /// (packed suffix, location), sorted by suffix within each country's range.
+    /// 26×26 slots indexed by the two letters of a country code: the country's location.
+    country_slots: Box<[u32]>,
+    /// Subdivisions: `(key, location)` with `key` from [`subdivision_key`] (0: empty slot),
+    /// open addressing with linear probing; the length is a power of two.
     subdivisions: Box<[(u32, u32)]>,
+    /// `32 - log2(subdivisions.len())`, for the multiplicative hash.
+    shift: u32,
     pub(crate) locations: Box<[Location]>,
     pub(crate) ranked: Box<[RegionId]>,
     unknown: u32,
 }
+
+const NO_LOCATION: u32 = u32::MAX;
 
 /// The index of a country code in the 26×26 table (upper or lower case letters).
 #[inline]
@@ -89,9 +84,9 @@ fn country_slot(code: [u8; 2]) -> Option<usize> {
     }
 }
 
-/// Packs a subdivision suffix (`CA`, `ENG`, `13`) into a `u32`; accepts the full code
-/// (`US-CA`) when its prefix is `country`. `None` for anything that is not 1 to 3 ASCII
-/// letters or digits.
+/// Packs a subdivision suffix (`CA`, `ENG`, `13`) into a number below 37³; accepts the full
+/// code (`US-CA`) when its prefix is `country`. `None` for anything that is not 1 to 3 ASCII
+/// letters or digits. Distinct suffixes give distinct numbers (base 37, 0 for "no character").
 #[inline]
 pub(crate) fn pack_suffix(country: [u8; 2], code: &[u8]) -> Option<u32> {
     let suffix = match code {
@@ -107,12 +102,28 @@ pub(crate) fn pack_suffix(country: [u8; 2], code: &[u8]) -> Option<u32> {
     }
     let mut packed = 0u32;
     for &c in suffix {
-        if !c.is_ascii_alphanumeric() {
-            return None;
-        }
-        packed = (packed << 8) | u32::from(c.to_ascii_uppercase());
+        let digit = match c {
+            b'0'..=b'9' => c - b'0' + 1,
+            b'A'..=b'Z' => c - b'A' + 11,
+            b'a'..=b'z' => c - b'a' + 11,
+            _ => return None,
+        };
+        packed = packed * 37 + u32::from(digit);
     }
     Some(packed)
+}
+
+/// The hash-table key of a subdivision: country slot (< 676) and packed suffix (< 37³ < 2¹⁶);
+/// never 0 (the suffix is not empty).
+#[inline]
+fn subdivision_key(slot: usize, packed: u32) -> u32 {
+    // slot < 676 fits in the upper 16 bits.
+    (u32::try_from(slot).unwrap_or(0) << 16) | packed
+}
+
+#[inline]
+fn probe_start(key: u32, shift: u32) -> usize {
+    (key.wrapping_mul(0x9e37_79b1) >> shift) as usize
 }
 
 impl Locations {
@@ -127,26 +138,29 @@ impl Locations {
         let Some(code) = country else {
             return unknown;
         };
-        let Some(entry) = country_slot(code)
-            .and_then(|s| self.country_slots.get(s))
-            .filter(|&&i| i != NO_COUNTRY)
-            .and_then(|&i| self.countries.get(usize::from(i)))
-        else {
+        let Some(slot) = country_slot(code) else {
             return unknown;
         };
+        let location = match self.country_slots.get(slot) {
+            Some(&l) if l != NO_LOCATION => l,
+            _ => return unknown,
+        };
         if let Some(packed) = subdivision.and_then(|s| pack_suffix(code, s)) {
-            let start = entry.subs_start as usize;
-            let subs = self
-                .subdivisions
-                .get(start..start.saturating_add(entry.subs_len as usize))
-                .unwrap_or_default();
-            if let Ok(i) = subs.binary_search_by_key(&packed, |&(p, _)| p)
-                && let Some(&(_, location)) = subs.get(i)
-            {
-                return LocationId(location);
+            let key = subdivision_key(slot, packed);
+            let mask = self.subdivisions.len().wrapping_sub(1);
+            let mut i = probe_start(key, self.shift);
+            // INVARIANT: the table has empty slots (load factor <= 0.65), so probing ends.
+            while let Some(&(k, l)) = self.subdivisions.get(i) {
+                if k == key {
+                    return LocationId(l);
+                }
+                if k == 0 {
+                    break;
+                }
+                i = (i + 1) & mask;
             }
         }
-        LocationId(entry.location)
+        LocationId(location)
     }
 
     #[inline]
@@ -271,9 +285,8 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
         .unwrap_or_default();
     let unknown = b.push(default_point, None, None, true);
 
-    let mut country_slots = vec![NO_COUNTRY; 26 * 26].into_boxed_slice();
-    let mut countries = Vec::new();
-    let mut subdivisions: Vec<(u32, u32)> = Vec::new();
+    let mut country_slots = vec![NO_LOCATION; 26 * 26].into_boxed_slice();
+    let mut keyed: Vec<(u32, u32)> = Vec::new();
     for country in edgeroute_geo::countries() {
         let Ok(code) = <[u8; 2]>::try_from(country.iso2.as_bytes()) else {
             continue;
@@ -287,8 +300,9 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
             .get(country.iso2)
             .map(|&r| (r, MatchSource::Country));
         let location = b.push(country.population_point, country_map, group, false);
-        let subs_start = u32::try_from(subdivisions.len()).unwrap_or(u32::MAX);
-        let mut subs: Vec<(u32, u32)> = Vec::new();
+        if let Some(dst) = country_slots.get_mut(slot) {
+            *dst = location;
+        }
         for sub in edgeroute_geo::subdivisions_of(country.iso2) {
             let Some(packed) = pack_suffix(code, sub.code.as_bytes()) else {
                 continue;
@@ -297,27 +311,31 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
                 .map(|r| (r, MatchSource::Subdivision))
                 .or(country_map);
             let loc = b.push(sub.routing_point(), mapped, group, false);
-            subs.push((packed, loc));
+            keyed.push((subdivision_key(slot, packed), loc));
         }
-        subs.sort_unstable_by_key(|&(p, _)| p);
-        subs.dedup_by_key(|&mut (p, _)| p);
-        let subs_len = u32::try_from(subs.len()).unwrap_or(0);
-        subdivisions.extend(subs);
-        if let (Some(dst), Ok(index)) =
-            (country_slots.get_mut(slot), u16::try_from(countries.len()))
-        {
-            *dst = index;
-            countries.push(CountryEntry {
-                location,
-                subs_start,
-                subs_len,
-            });
+    }
+    // A power of two at least 1/0.65 times the entries.
+    let size = (keyed.len() * 100 / 65 + 1).next_power_of_two().max(16);
+    let shift = 32 - size.trailing_zeros();
+    let mut subdivisions = vec![(0u32, 0u32); size].into_boxed_slice();
+    let mask = size - 1;
+    for (key, loc) in keyed {
+        let mut i = probe_start(key, shift);
+        loop {
+            match subdivisions.get_mut(i) {
+                Some(slot) if slot.0 == 0 || slot.0 == key => {
+                    *slot = (key, loc);
+                    break;
+                }
+                Some(_) => i = (i + 1) & mask,
+                None => break,
+            }
         }
     }
     Locations {
         country_slots,
-        countries: countries.into_boxed_slice(),
-        subdivisions: subdivisions.into_boxed_slice(),
+        subdivisions,
+        shift,
         locations: b.locations.into_boxed_slice(),
         ranked: b.ranked.into_boxed_slice(),
         unknown,
@@ -347,6 +365,8 @@ mod tests {
         assert_eq!(pack_suffix(us, b"CA"), pack_suffix(us, b"US-CA"));
         assert_eq!(pack_suffix(us, b"ca"), pack_suffix(us, b"us-CA"));
         assert_ne!(pack_suffix(us, b"CA"), pack_suffix(us, b"C"));
+        assert_ne!(pack_suffix(us, b"1"), pack_suffix(us, b"01"));
+        assert!(pack_suffix(us, b"ZZZ").unwrap() < 37 * 37 * 37);
         assert_eq!(pack_suffix(us, b""), None);
         assert_eq!(pack_suffix(us, b"ABCD"), None);
         assert_eq!(pack_suffix(us, b"C A"), None);

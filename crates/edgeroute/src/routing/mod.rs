@@ -74,13 +74,13 @@ pub use config::{
 };
 pub use error::{KeyPath, PathSegment, RoutingError};
 pub use health::{
-    EndpointHealth, Forced, HealthSnapshot, HealthTable, PassiveEffect, PassiveResult, PoolHealth,
-    ProbeEffect, ProbeStatus, RegionHealth,
+    EndpointHealth, Forced, HealthBinding, HealthSnapshot, HealthTable, PassiveEffect,
+    PassiveResult, PoolHealth, ProbeEffect, ProbeStatus, RegionHealth,
 };
 pub use location::{LocationId, MatchSource};
 pub use model::{
-    Affinity, CompiledRouting, EndpointId, GroupId, MAX_REGIONS, Monitor, PoolId, ProbeTarget,
-    RegionId, ServiceId,
+    Affinity, CompiledRouting, EndpointId, GroupId, MAX_POOL_ENDPOINTS, MAX_REGIONS, Monitor,
+    PoolId, ProbeTarget, RegionId, ServiceId,
 };
 pub use route::{
     FailoverReason, Refusal, RefusalReason, Route, RouteInput, RouteOutcome, cookie_value,

@@ -58,6 +58,9 @@ id_type!(
 /// The most regions a routing section may declare (region sets are 64-bit masks).
 pub const MAX_REGIONS: usize = 64;
 
+/// The most endpoints a pool may have (a pool's usable endpoints are a 64-bit mask).
+pub const MAX_POOL_ENDPOINTS: usize = 64;
+
 /// An immutable, compiled routing section: `Send + Sync + 'static`, cheap to share behind the
 /// policy's `Arc`. Health lives outside it in a [`HealthTable`](super::HealthTable).
 #[derive(Debug)]

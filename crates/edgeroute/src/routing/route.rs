@@ -7,12 +7,14 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::config::{EndpointSteering, Steering, WhenUnavailable};
-use super::health::{Binding, Forced, HealthTable, pool_healthy};
+use super::health::{Binding, Forced, HealthBinding, HealthTable};
 use super::location::{LocationId, MatchSource};
 use super::model::{
     Affinity, CompiledRouting, EndpointId, GroupId, Pool, PoolId, RegionId, Service, ServiceId,
 };
-use super::select::{hash_bytes, mix64, pick_least_outstanding, pick_rendezvous, pick_weighted};
+use super::select::{
+    below, hash_bytes, mix64, pick_least_outstanding, pick_rendezvous, pick_weighted,
+};
 
 const POOL_SALT: u64 = 0x706f_6f6c_7069_636b;
 const AFFINITY_SEED: u64 = 0x6166_6669_6e69_7479;
@@ -229,7 +231,7 @@ impl CompiledRouting {
         &self,
         service: &'s Service,
         region: RegionId,
-    ) -> impl Iterator<Item = PoolId> + Clone + 's {
+    ) -> &'s [PoolId] {
         let (start, len) = service
             .pools_by_region
             .get(region.index())
@@ -240,8 +242,6 @@ impl CompiledRouting {
             .region_pools
             .get(start..start.saturating_add(len))
             .unwrap_or_default()
-            .iter()
-            .copied()
     }
 
     /// Routes one request: the region map (or the service's steering) picks a pool, the pool's
@@ -251,11 +251,42 @@ impl CompiledRouting {
     /// and seed always give the same answer.
     ///
     /// Allocation-free and lock-free once `health` is bound to this routing (see
-    /// [`HealthTable::register`]).
+    /// [`HealthTable::register`]). Finding the binding costs one `ArcSwap` load; callers that
+    /// keep a [`HealthBinding`] beside the routing save it with
+    /// [`route_bound`](Self::route_bound).
     pub fn route<'r>(
         &'r self,
         input: &RouteInput<'_>,
         health: &HealthTable,
+        now_ms: u64,
+        seed: u64,
+    ) -> RouteOutcome<'r> {
+        let binding = health.binding(self);
+        self.route_with(input, &binding, now_ms, seed)
+    }
+
+    /// [`route`](Self::route) with a binding made earlier by [`HealthTable::bind`] for this
+    /// routing. A binding made for another routing (another layout of names) is not used:
+    /// routing then looks the right one up in `health`, so a mix-up costs time, never
+    /// correctness.
+    pub fn route_bound<'r>(
+        &'r self,
+        input: &RouteInput<'_>,
+        health: &HealthTable,
+        bound: &HealthBinding,
+        now_ms: u64,
+        seed: u64,
+    ) -> RouteOutcome<'r> {
+        match bound.for_layout(self.layout_id) {
+            Some(binding) => self.route_with(input, binding, now_ms, seed),
+            None => self.route(input, health, now_ms, seed),
+        }
+    }
+
+    fn route_with<'r>(
+        &'r self,
+        input: &RouteInput<'_>,
+        binding: &Binding,
         now_ms: u64,
         seed: u64,
     ) -> RouteOutcome<'r> {
@@ -277,10 +308,9 @@ impl CompiledRouting {
             return refuse(RefusalReason::UnknownService, None);
         };
         let allowed = group.map_or(u64::MAX, |g| g.allowed);
-        let binding = health.binding(self);
         let cx = Cx {
             routing: self,
-            binding: &binding,
+            binding,
             service,
             input,
             now_ms,
@@ -299,12 +329,11 @@ impl CompiledRouting {
                     }
                     let reason = if binding.region_forced(region) == Forced::Down {
                         FailoverReason::RegionDown
-                    } else if let Some(pool) = cx.pick_pool(self.service_pools_in(service, region))
+                    } else if let Some((pool, mask)) =
+                        cx.pick_pool(self.service_pools_in(service, region))
+                        && let Some(route) = cx.finish(pool, mask, first)
                     {
-                        if let Some(route) = cx.finish(pool, first, false) {
-                            return RouteOutcome::Routed(route);
-                        }
-                        FailoverReason::RegionUnhealthy
+                        return RouteOutcome::Routed(route);
                     } else {
                         FailoverReason::RegionUnhealthy
                     };
@@ -319,8 +348,8 @@ impl CompiledRouting {
                     if allowed & bit(p.region) == 0 {
                         continue;
                     }
-                    if cx.pool_ok(pool, p)
-                        && let Some(route) = cx.finish(pool, first, false)
+                    if let Some(mask) = cx.healthy_mask(pool, p)
+                        && let Some(route) = cx.finish(pool, mask, first)
                     {
                         return RouteOutcome::Routed(route);
                     }
@@ -335,20 +364,34 @@ impl CompiledRouting {
                 }
             }
             Steering::Random => {
-                let candidates = service.ordered_pools.iter().copied().filter(|&pool| {
-                    self.pools
-                        .get(pool.index())
-                        .is_some_and(|p| allowed & bit(p.region) != 0)
-                });
-                if let Some(pool) = cx.pick_pool(candidates)
-                    && let Some(route) = cx.finish(pool, None, false)
+                let mut total = 0u64;
+                let mut chosen = None;
+                for (i, &id) in (0u64..).zip(service.ordered_pools.iter()) {
+                    let Some(p) = self.pools.get(id.index()) else {
+                        continue;
+                    };
+                    if p.weight == 0 || allowed & bit(p.region) == 0 {
+                        continue;
+                    }
+                    let Some(mask) = cx.healthy_mask(id, p) else {
+                        continue;
+                    };
+                    let weight = u64::from(p.weight);
+                    total += weight;
+                    if below(mix64(seed ^ POOL_SALT ^ i), total) < weight {
+                        chosen = Some((id, mask));
+                    }
+                }
+                if let Some((pool, mask)) = chosen
+                    && let Some(route) = cx.finish(pool, mask, None)
                 {
                     return RouteOutcome::Routed(route);
                 }
             }
         }
 
-        // Nothing allowed is healthy: the fallback pool, if residency permits.
+        // Nothing allowed is healthy: the fallback pool, if residency permits. As the pool of
+        // last resort it serves even when unhealthy, from its usable endpoints if it has any.
         let preferred = first.map(|(r, ..)| r);
         let fallback = service.fallback_pool.filter(|&pool| {
             let inside = self
@@ -361,7 +404,8 @@ impl CompiledRouting {
             }
         });
         if let Some(pool) = fallback
-            && let Some(mut route) = cx.finish(pool, first, true)
+            && let Some(p) = self.pools.get(pool.index())
+            && let Some(mut route) = cx.finish(pool, cx.last_resort_mask(p), first)
         {
             route.failover = Some(FailoverReason::FallbackPool);
             route.preferred_region = preferred;
@@ -395,51 +439,107 @@ struct Cx<'a, 'r> {
 }
 
 impl<'r> Cx<'_, 'r> {
+    /// The pool's usable endpoints (weight > 0 and usable by health), one bit each in pool
+    /// order. One pass of relaxed atomic loads; every later decision reads the mask.
     #[inline]
-    fn pool_ok(&self, id: PoolId, pool: &Pool) -> bool {
-        pool_healthy(
-            self.routing,
-            self.binding,
-            id,
-            pool,
-            self.service.unknown_healthy,
-            self.now_ms,
-        )
-    }
-
-    /// A healthy pool among `pools`, by pool weight.
-    #[inline]
-    fn pick_pool(&self, mut pools: impl Iterator<Item = PoolId> + Clone) -> Option<PoolId> {
-        let weight_of = |id: &PoolId| {
-            let p = self.routing.pools.get(id.index())?;
-            (p.weight > 0 && self.pool_ok(*id, p)).then_some(p.weight)
-        };
-        let mut probe = pools.clone();
-        if let (Some(only), None) = (probe.next(), probe.next()) {
-            return weight_of(&only).map(|_| only);
+    fn usable_mask(&self, pool: &Pool) -> u64 {
+        let monitored = pool.monitor.is_some();
+        let unknown = self.service.unknown_healthy;
+        let start = pool.first_endpoint as usize;
+        let configs = self
+            .routing
+            .endpoints
+            .get(start..start.saturating_add(pool.endpoint_count as usize))
+            .unwrap_or_default();
+        let states = self
+            .binding
+            .endpoint_range(pool.first_endpoint, pool.endpoint_count);
+        let mut mask = 0u64;
+        // INVARIANT: pools have at most 64 endpoints (checked at compile), so `bit` < 64.
+        for (bit, (e, state)) in (0u32..64).zip(configs.iter().zip(states)) {
+            if e.weight > 0 && state.usable(monitored, unknown, self.now_ms) {
+                mask |= 1 << bit;
+            }
         }
-        let random = mix64(self.seed ^ POOL_SALT);
-        let index = pick_weighted(pools.clone(), weight_of, random)?;
-        pools.nth(index)
+        mask
     }
 
-    /// Picks the endpoint in `pool` and builds the route; `any_health` lets an unhealthy pool
-    /// (the fallback pool of last resort) serve from any endpoint with weight when none is
-    /// usable.
-    fn finish(&self, pool_id: PoolId, first: Option<First>, any_health: bool) -> Option<Route<'r>> {
+    /// The usable endpoints, or every endpoint with weight when none is usable: for a pool
+    /// that serves whatever its health (the fallback pool, a pool forced up).
+    fn last_resort_mask(&self, pool: &Pool) -> u64 {
+        match self.usable_mask(pool) {
+            0 => (0u32..64)
+                .zip(self.routing.pool_endpoints(pool))
+                .filter(|(_, (_, e))| e.weight > 0)
+                .fold(0, |m, (bit, _)| m | 1 << bit),
+            mask => mask,
+        }
+    }
+
+    /// `Some(usable endpoints)` when the pool counts as healthy: it and its region are not
+    /// forced down, and it has `minimum_origins` usable endpoints (or is forced up).
+    #[inline]
+    fn healthy_mask(&self, id: PoolId, pool: &Pool) -> Option<u64> {
+        if self.binding.region_forced(pool.region) == Forced::Down {
+            return None;
+        }
+        self.pool_mask(id, pool)
+    }
+
+    /// [`healthy_mask`](Self::healthy_mask) for a pool whose region is known not to be
+    /// forced down.
+    #[inline]
+    fn pool_mask(&self, id: PoolId, pool: &Pool) -> Option<u64> {
+        match self.binding.pool_forced(id) {
+            Forced::Down => None,
+            Forced::Up => Some(self.last_resort_mask(pool)),
+            Forced::Auto => {
+                let mask = self.usable_mask(pool);
+                (mask.count_ones() >= pool.minimum_origins).then_some(mask)
+            }
+        }
+    }
+
+    /// A healthy pool among `pools` (whose region is not forced down), chosen by pool weight
+    /// in one pass (weighted reservoir sampling: candidate `i` replaces the choice with
+    /// probability `w_i / (w_1 + ... + w_i)`), with its usable endpoints.
+    #[inline]
+    fn pick_pool(&self, pools: &[PoolId]) -> Option<(PoolId, u64)> {
+        if let [only] = pools {
+            let p = self.routing.pools.get(only.index())?;
+            return if p.weight == 0 {
+                None
+            } else {
+                self.pool_mask(*only, p).map(|mask| (*only, mask))
+            };
+        }
+        let mut total = 0u64;
+        let mut chosen = None;
+        for (i, &id) in (0u64..).zip(pools) {
+            let Some(p) = self.routing.pools.get(id.index()) else {
+                continue;
+            };
+            if p.weight == 0 {
+                continue;
+            }
+            let Some(mask) = self.healthy_mask(id, p) else {
+                continue;
+            };
+            let weight = u64::from(p.weight);
+            total += weight;
+            if below(mix64(self.seed ^ POOL_SALT ^ i), total) < weight {
+                chosen = Some((id, mask));
+            }
+        }
+        chosen
+    }
+
+    /// Picks the endpoint among `mask` and builds the route.
+    fn finish(&self, pool_id: PoolId, mask: u64, first: Option<First>) -> Option<Route<'r>> {
         let routing = self.routing;
         let pool = routing.pools.get(pool_id.index())?;
-        let any_health = any_health || self.binding.pool_forced(pool_id) == Forced::Up;
-        let monitored = pool.monitor.is_some();
-        let usable = |id: EndpointId| {
-            self.binding
-                .endpoint_usable(id, monitored, self.service.unknown_healthy, self.now_ms)
-        };
-        let endpoint = self.pick_endpoint(pool, &usable).or_else(|| {
-            any_health
-                .then(|| self.pick_endpoint(pool, &|_| true))
-                .flatten()
-        })?;
+        let bit = self.pick_endpoint(pool, mask)?;
+        let endpoint = EndpointId(pool.first_endpoint.checked_add(bit)?);
         let region = routing.regions.get(pool.region.index())?;
         let address = routing.endpoints.get(endpoint.index())?;
         let (failover, preferred_region) = match first {
@@ -460,48 +560,42 @@ impl<'r> Cx<'_, 'r> {
         })
     }
 
-    fn pick_endpoint(
-        &self,
-        pool: &Pool,
-        usable: &dyn Fn(EndpointId) -> bool,
-    ) -> Option<EndpointId> {
-        let endpoints = self.routing.pool_endpoints(pool);
-        if pool.endpoint_count == 1 {
-            // One endpoint: every steering method agrees.
-            return endpoints
-                .clone()
-                .next()
-                .filter(|(id, e)| e.weight > 0 && usable(*id))
-                .map(|(id, _)| id);
+    /// The bit (position in the pool) of the endpoint to use among `mask`.
+    #[inline]
+    fn pick_endpoint(&self, pool: &Pool, mask: u64) -> Option<u32> {
+        if mask.is_power_of_two() {
+            // One candidate: every steering method agrees.
+            return Some(mask.trailing_zeros());
         }
-        let index = match pool.steering {
+        let start = pool.first_endpoint as usize;
+        let endpoints = self
+            .routing
+            .endpoints
+            .get(start..start.saturating_add(pool.endpoint_count as usize))
+            .unwrap_or_default();
+        let get = |b: u32| endpoints.get(b as usize);
+        let weight = |b: u32| get(b).map_or(0, |e| e.weight);
+        let random = mix64(self.seed ^ pool.hash);
+        match pool.steering {
             EndpointSteering::Hash => match self.affinity_hash() {
-                Some(key) => pick_rendezvous(
-                    endpoints.clone(),
-                    |(id, e)| usable(*id).then_some((e.hash, e.weight)),
-                    key,
-                ),
-                None => self.pick_random(pool, usable),
+                Some(key) => {
+                    pick_rendezvous(mask, |b| get(b).map_or((0, 0), |e| (e.hash, e.weight)), key)
+                }
+                None => pick_weighted(mask, weight, random),
             },
             EndpointSteering::LeastOutstanding => pick_least_outstanding(
-                endpoints.clone(),
-                |(id, e)| {
-                    let state = self.binding.endpoint(*id)?;
-                    usable(*id).then_some((state.outstanding(), e.weight, e.hash))
+                mask,
+                |b| {
+                    let outstanding = self
+                        .binding
+                        .endpoint(EndpointId(pool.first_endpoint.saturating_add(b)))
+                        .map_or(0, |s| s.outstanding());
+                    get(b).map_or((0, 0, 0), |e| (outstanding, e.weight, e.hash))
                 },
-                mix64(self.seed ^ pool.hash),
+                random,
             ),
-            EndpointSteering::Random => self.pick_random(pool, usable),
-        }?;
-        endpoints.map(|(id, _)| id).nth(index)
-    }
-
-    fn pick_random(&self, pool: &Pool, usable: &dyn Fn(EndpointId) -> bool) -> Option<usize> {
-        pick_weighted(
-            self.routing.pool_endpoints(pool),
-            |(id, e)| usable(*id).then_some(e.weight),
-            mix64(self.seed ^ pool.hash),
-        )
+            EndpointSteering::Random => pick_weighted(mask, weight, random),
+        }
     }
 
     /// The hash of the request's affinity key, if the service has one and the request has it.

@@ -44,27 +44,32 @@ pub(crate) fn below(random: u64, n: u64) -> u64 {
     u64::try_from(wide >> 64).unwrap_or(0)
 }
 
-/// Picks among `items` by weight. `weight` returns `None` for an item that is not a candidate
-/// (unhealthy) and `Some(w)` otherwise; items of weight 0 are never picked. Returns the index of
-/// the chosen item, or `None` when no candidate has weight.
-pub(crate) fn pick_weighted<T>(
-    items: impl Iterator<Item = T> + Clone,
-    weight: impl Fn(&T) -> Option<u32>,
-    random: u64,
-) -> Option<usize> {
-    let total: u64 = items
-        .clone()
-        .filter_map(|item| weight(&item))
-        .map(u64::from)
-        .sum();
+/// The set bits of `mask`, lowest first.
+#[inline]
+pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let bit = mask.trailing_zeros();
+        mask &= mask - 1;
+        Some(bit)
+    })
+}
+
+/// Picks a set bit of `mask` with probability proportional to `weight(bit)`; `None` when the
+/// weights of the set bits sum to zero.
+#[inline]
+pub(crate) fn pick_weighted(mask: u64, weight: impl Fn(u32) -> u32, random: u64) -> Option<u32> {
+    let total: u64 = bits(mask).map(|b| u64::from(weight(b))).sum();
     if total == 0 {
         return None;
     }
     let mut target = below(random, total);
-    for (i, item) in items.enumerate() {
-        let w = u64::from(weight(&item).unwrap_or(0));
+    for b in bits(mask) {
+        let w = u64::from(weight(b));
         if target < w {
-            return Some(i);
+            return Some(b);
         }
         target -= w;
     }
@@ -84,43 +89,41 @@ pub(crate) fn rendezvous_score(key_hash: u64, candidate_hash: u64, weight: u32) 
     f64::from(weight) / -unit.ln()
 }
 
-/// Picks the candidate with the highest rendezvous score; `weight` returns `None` for a
-/// non-candidate. Ties (practically impossible) go to the first.
-pub(crate) fn pick_rendezvous<T>(
-    items: impl Iterator<Item = T>,
-    candidate: impl Fn(&T) -> Option<(u64, u32)>,
+/// The set bit of `mask` with the highest rendezvous score; `candidate(bit)` gives its stable
+/// hash and weight (weight 0 never wins). Ties (practically impossible) go to the lowest bit.
+#[inline]
+pub(crate) fn pick_rendezvous(
+    mask: u64,
+    candidate: impl Fn(u32) -> (u64, u32),
     key_hash: u64,
-) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, item) in items.enumerate() {
-        let Some((hash, weight)) = candidate(&item) else {
-            continue;
-        };
+) -> Option<u32> {
+    let mut best: Option<(u32, f64)> = None;
+    for b in bits(mask) {
+        let (hash, weight) = candidate(b);
         if weight == 0 {
             continue;
         }
         let score = rendezvous_score(key_hash, hash, weight);
-        if best.is_none_or(|(_, b)| score > b) {
-            best = Some((i, score));
+        if best.is_none_or(|(_, s)| score > s) {
+            best = Some((b, score));
         }
     }
-    best.map(|(i, _)| i)
+    best.map(|(b, _)| b)
 }
 
-/// Picks the candidate with the fewest outstanding requests per unit of weight
+/// The set bit of `mask` with the fewest outstanding requests per unit of weight
 /// (`(outstanding + 1) / weight`, compared exactly by cross-multiplying); ties are broken by a
 /// seeded hash of the candidate so equal endpoints share the load deterministically.
-/// `candidate` returns `(outstanding, weight, stable hash)` or `None`.
-pub(crate) fn pick_least_outstanding<T>(
-    items: impl Iterator<Item = T>,
-    candidate: impl Fn(&T) -> Option<(u32, u32, u64)>,
+/// `candidate(bit)` gives `(outstanding, weight, stable hash)`.
+#[inline]
+pub(crate) fn pick_least_outstanding(
+    mask: u64,
+    candidate: impl Fn(u32) -> (u32, u32, u64),
     random: u64,
-) -> Option<usize> {
-    let mut best: Option<(usize, u64, u64, u64)> = None; // (index, load+1, weight, tie)
-    for (i, item) in items.enumerate() {
-        let Some((outstanding, weight, hash)) = candidate(&item) else {
-            continue;
-        };
+) -> Option<u32> {
+    let mut best: Option<(u32, u64, u64, u64)> = None; // (bit, load+1, weight, tie)
+    for b in bits(mask) {
+        let (outstanding, weight, hash) = candidate(b);
         if weight == 0 {
             continue;
         }
@@ -136,10 +139,10 @@ pub(crate) fn pick_least_outstanding<T>(
             }
         };
         if better {
-            best = Some((i, load, weight, tie));
+            best = Some((b, load, weight, tie));
         }
     }
-    best.map(|(i, ..)| i)
+    best.map(|(b, ..)| b)
 }
 
 #[cfg(test)]
@@ -168,13 +171,24 @@ mod tests {
     }
 
     #[test]
-    fn weighted_pick_skips_non_candidates_and_zero_weights() {
-        let weights = [Some(0), None, Some(3), Some(1)];
+    fn bits_iterates_set_bits_in_order() {
+        assert_eq!(
+            bits(0b1011_0000_0001).collect::<Vec<_>>(),
+            vec![0, 8, 9, 11]
+        );
+        assert_eq!(bits(0).count(), 0);
+        assert_eq!(bits(u64::MAX).count(), 64);
+    }
+
+    #[test]
+    fn weighted_pick_skips_unset_bits_and_zero_weights() {
+        let weights = [0u32, 5, 3, 1];
         for r in [0, u64::MAX / 3, u64::MAX] {
-            let i = pick_weighted(weights.iter(), |w| **w, r).unwrap();
-            assert!(i == 2 || i == 3);
+            let b = pick_weighted(0b1101, |b| weights[b as usize], r).unwrap();
+            assert!(b == 2 || b == 3);
         }
-        assert_eq!(pick_weighted([None, Some(0u32)].iter(), |w| **w, 5), None);
+        assert_eq!(pick_weighted(0b0001, |b| weights[b as usize], 5), None);
+        assert_eq!(pick_weighted(0, |_| 1, 5), None);
     }
 
     #[test]
@@ -182,8 +196,8 @@ mod tests {
         let weights = [1u32, 3, 6];
         let mut counts = [0u32; 3];
         for seed in 0..100_000u64 {
-            let i = pick_weighted(weights.iter(), |w| Some(**w), mix64(seed)).unwrap();
-            counts[i] += 1;
+            let b = pick_weighted(0b111, |b| weights[b as usize], mix64(seed)).unwrap();
+            counts[b as usize] += 1;
         }
         for (count, w) in counts.iter().zip(weights) {
             let share = f64::from(*count) / 100_000.0;
@@ -196,13 +210,8 @@ mod tests {
         let hashes: Vec<u64> = (0..5u64).map(|i| hash_bytes(9, &i.to_le_bytes())).collect();
         for key in 0..2_000u64 {
             let k = hash_bytes(1, &key.to_le_bytes());
-            let all = pick_rendezvous(hashes.iter(), |h| Some((**h, 1)), k).unwrap();
-            let without_two = pick_rendezvous(
-                hashes.iter().enumerate(),
-                |(i, h)| (*i != 2).then_some((**h, 1)),
-                k,
-            )
-            .unwrap();
+            let all = pick_rendezvous(0b11111, |b| (hashes[b as usize], 1), k).unwrap();
+            let without_two = pick_rendezvous(0b11011, |b| (hashes[b as usize], 1), k).unwrap();
             if all != 2 {
                 assert_eq!(all, without_two, "key {key} moved");
             } else {
@@ -216,8 +225,8 @@ mod tests {
         let cands = [(hash_bytes(0, b"a"), 1u32), (hash_bytes(0, b"b"), 3)];
         let mut wins = [0u32; 2];
         for key in 0..40_000u64 {
-            let i = pick_rendezvous(cands.iter(), |c| Some(**c), mix64(key)).unwrap();
-            wins[i] += 1;
+            let b = pick_rendezvous(0b11, |b| cands[b as usize], mix64(key)).unwrap();
+            wins[b as usize] += 1;
         }
         let share = f64::from(wins[1]) / 40_000.0;
         assert!((share - 0.75).abs() < 0.015, "{wins:?}");
@@ -227,12 +236,13 @@ mod tests {
     fn least_outstanding_prefers_the_idle_and_heavy() {
         // (outstanding, weight, hash)
         let cands = [(4u32, 1u32, 1u64), (1, 1, 2), (3, 4, 3), (0, 0, 4)];
-        let i = pick_least_outstanding(cands.iter(), |c| Some(**c), 0).unwrap();
-        assert_eq!(i, 2, "(3+1)/4 = 1 beats (1+1)/1 = 2");
+        let b = pick_least_outstanding(0b1111, |b| cands[b as usize], 0).unwrap();
+        assert_eq!(b, 2, "(3+1)/4 = 1 beats (1+1)/1 = 2");
         let ties = [(0u32, 1u32, 10u64), (0, 1, 11)];
         let mut seen = [false; 2];
         for seed in 0..64 {
-            seen[pick_least_outstanding(ties.iter(), |c| Some(**c), mix64(seed)).unwrap()] = true;
+            seen[pick_least_outstanding(0b11, |b| ties[b as usize], mix64(seed)).unwrap()
+                as usize] = true;
         }
         assert_eq!(seen, [true, true], "ties are shared");
     }

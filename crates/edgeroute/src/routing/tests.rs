@@ -861,3 +861,48 @@ fn pool_weights_summing_to_zero_in_a_region_are_an_error() {
         )]
     );
 }
+
+#[test]
+fn a_kept_binding_routes_like_the_table_and_a_stale_one_is_not_used() {
+    let r = compile(BASE);
+    let other = compile(FAILOVER);
+    let h = HealthTable::new();
+    let bound = h.bind(&r);
+    let stale = h.bind(&other);
+    h.set_down(&r, "us-east-1");
+    for (country, sub) in [("US", Some("NY")), ("DE", None), ("JP", None), ("XX", None)] {
+        let i = input(&r, "api", country, sub);
+        let plain = r.route(&i, &h, 0, 5);
+        assert_eq!(r.route_bound(&i, &h, &bound, 0, 5), plain);
+        // A binding of another routing is ignored: same answer, found through the table.
+        assert_eq!(r.route_bound(&i, &h, &stale, 0, 5), plain);
+    }
+    assert_eq!(
+        r.route_bound(&input(&r, "api", "US", Some("NY")), &h, &bound, 0, 5)
+            .region_name(),
+        Some("us-west-2")
+    );
+}
+
+#[test]
+fn every_iso_subdivision_has_its_own_location() {
+    let r = compile(BASE);
+    let mut seen = std::collections::BTreeSet::new();
+    for sub in edgeroute_geo::subdivisions() {
+        let country: [u8; 2] = sub.country.as_bytes().try_into().unwrap();
+        let loc = r.locate(Some(country), Some(sub.code.as_bytes()));
+        assert_ne!(loc, r.locate(Some(country), None), "{}", sub.code);
+        assert!(seen.insert(loc), "{} shares a location", sub.code);
+        // The short form (as in `cf-region-code`) finds the same place.
+        assert_eq!(
+            r.locate(Some(country), Some(&sub.code.as_bytes()[3..])),
+            loc
+        );
+    }
+    assert_eq!(seen.len(), edgeroute_geo::subdivisions().len());
+    // Unknown subdivisions of a known country fall back to the country.
+    assert_eq!(
+        r.locate(Some(*b"US"), Some(b"QQ")),
+        r.locate(Some(*b"US"), None)
+    );
+}

@@ -1,0 +1,121 @@
+//! Rate-limit checks with one million distinct keys: edgeroute's in-process sliding-window
+//! store side by side with `governor`'s keyed rate limiter (GCRA over a DashMap).
+//!
+//! Memory per key is measured as the growth of the process's resident set while one million
+//! keys are inserted (printed before the timings).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "bench"
+)]
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use edgeroute::Timestamp;
+use edgeroute::ratelimit::{CounterKey, CounterStore, MemoryCounterStore, RateCheck};
+use governor::{Quota, RateLimiter};
+
+const KEYS: u64 = 1_000_000;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// A cheap, well-spread sequence of key indices (an LCG), so lookups are random in the table.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % KEYS
+    }
+}
+
+fn key_of(i: u64) -> CounterKey {
+    let mut b = CounterKey::builder("edge-worker-rate-limit", 60);
+    b.add(&(i as u32).to_be_bytes());
+    b.finish()
+}
+
+fn query(key: CounterKey, now: Timestamp) -> RateCheck {
+    RateCheck {
+        key,
+        period_secs: 60,
+        now,
+        count: true,
+        limit: Some(100),
+        mitigation_timeout_secs: 0,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ratelimit_1M_keys");
+    group.throughput(Throughput::Elements(1));
+
+    // edgeroute: populate one million keys.
+    let before = rss_bytes();
+    let store = MemoryCounterStore::default();
+    let now = Timestamp::from_secs(30);
+    for i in 0..KEYS {
+        let _ = store.check(&query(key_of(i), now));
+    }
+    let ours = rss_bytes().saturating_sub(before);
+    println!(
+        "edgeroute MemoryCounterStore: {} keys held, resident growth {:.1} bytes/key (table {:.1} bytes/key)",
+        store.key_count().unwrap_or(0),
+        ours as f64 / KEYS as f64,
+        store.table_bytes() as f64 / KEYS as f64
+    );
+    let mut rng = Lcg(7);
+    group.bench_function("edgeroute_check_ip_key", |b| {
+        // Includes hashing the characteristic (an IPv4 address) into the counter key.
+        b.iter(|| {
+            let i = rng.next();
+            black_box(store.check(&query(key_of(black_box(i)), now)))
+        });
+    });
+    let keys: Vec<CounterKey> = (0..KEYS).map(key_of).collect();
+    let mut rng = Lcg(11);
+    group.bench_function("edgeroute_check_prehashed", |b| {
+        b.iter(|| {
+            let i = rng.next() as usize;
+            black_box(store.check(&query(keys[i], now)))
+        });
+    });
+    drop(keys);
+
+    // governor: keyed GCRA limiter, 100 per minute, same key population.
+    let before = rss_bytes();
+    let limiter = RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(100).unwrap()));
+    for i in 0..KEYS {
+        let _ = limiter.check_key(&(i as u32));
+    }
+    let theirs = rss_bytes().saturating_sub(before);
+    println!(
+        "governor keyed (dashmap): {} keys held, resident growth {:.1} bytes/key",
+        limiter.len(),
+        theirs as f64 / KEYS as f64
+    );
+    let mut rng = Lcg(7);
+    group.bench_function("governor_check_key", |b| {
+        b.iter(|| {
+            let i = rng.next() as u32;
+            black_box(limiter.check_key(&black_box(i)).is_ok())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
