@@ -21,6 +21,12 @@ pub(crate) struct Args {
     /// Write the time series as CSV files into this directory.
     #[arg(long, value_name = "DIR")]
     csv_dir: Option<PathBuf>,
+    /// Write a self-contained HTML report page (charts inline, viewable offline).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write the same charts as SVG files into this directory.
+    #[arg(long, value_name = "DIR")]
+    svg_dir: Option<PathBuf>,
     /// Worker threads (default: one per core). The report does not depend on it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
@@ -53,7 +59,9 @@ actions.<action>, population_within_50ms_share, events[] (kind, target, start_s,
 rerouted_s, recovered_s, failed_requests, rerouted_requests, latency_ms.before|during|after) and
 more. The same scenario and seed give byte-identical JSON, on any number of threads.
 
---csv-dir writes timeseries.csv, regions.csv and events.csv.
+--csv-dir writes timeseries.csv, regions.csv and events.csv. --html writes one self-contained
+page (latency over time per continent, hit ratio per tier, failover timeline, cost breakdown);
+--svg-dir writes the same charts as SVG files.
 
 Exit status: 0 after a run, 1 for a bad scenario, policy or trace, 2 for other errors.";
 
@@ -140,6 +148,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         report
             .write_csv(dir)
             .with_context(|| format!("cannot write CSV files into `{}`", dir.display()))?;
+    }
+    if args.html.is_some() || args.svg_dir.is_some() {
+        let data = report.chart_data();
+        if let Some(path) = &args.html {
+            edgeroute_sim::charts::write_html(path, &data)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
+        if let Some(dir) = &args.svg_dir {
+            edgeroute_sim::charts::write_svg_dir(dir, &data)
+                .with_context(|| format!("cannot write SVG files into `{}`", dir.display()))?;
+        }
     }
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -206,6 +206,23 @@ pub struct EventReport {
     pub actions: Option<BTreeMap<String, u64>>,
 }
 
+/// The cost at one traffic volume.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeCost {
+    /// Traffic multiplier.
+    pub volume: f64,
+    /// Edge requests per month, millions.
+    pub requests_per_month_million: f64,
+    /// Hybrid total, USD per month.
+    pub hybrid_total: f64,
+    /// Cloud-only total, USD per month.
+    pub cloud_only_total: f64,
+    /// Cloud-only minus hybrid.
+    pub savings: f64,
+    /// How the savings compare with the design's claim.
+    pub verdict: crate::cost::Verdict,
+}
+
 /// One time-series interval (`--csv-dir`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeriesPoint {
@@ -265,15 +282,95 @@ pub struct Report {
     /// Trace rows skipped as malformed (`skip_bad_rows`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_rows: Option<u64>,
-    /// Monthly cost of both architectures.
+    /// Monthly cost of both architectures (`cost_monthly_usd.hybrid.total`,
+    /// `cost_monthly_usd.cloud_only.total`, `cost_monthly_usd.savings`, items per service).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_monthly_usd: Option<serde_json::Value>,
+    pub cost_monthly_usd: Option<crate::cost::CostReport>,
+    /// The same traffic costed at other volumes (`[cost] volumes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cost_by_volume: Vec<VolumeCost>,
     /// Time series (not in the JSON; see `--csv-dir`).
     #[serde(skip)]
     pub series: Vec<SeriesPoint>,
 }
 
 impl Report {
+    /// What the charts (`--html`, `--svg-dir`) show: latency over time per continent, hit
+    /// ratio per tier, the failover timeline and the cost breakdown.
+    #[must_use]
+    pub fn chart_data(&self) -> crate::charts::ChartData {
+        use crate::charts::{
+            ChartData, CostChart, EventTimeline, LatencyPoint, LatencySeries, TierHitRatio,
+        };
+        let continents: Vec<&String> = self
+            .latency_ms
+            .by_continent
+            .iter()
+            .filter(|(_, p)| p.requests > 0)
+            .map(|(c, _)| c)
+            .collect();
+        let latency = continents
+            .into_iter()
+            .map(|c| LatencySeries {
+                name: c.clone(),
+                target_ms: self
+                    .latency_ms
+                    .by_continent
+                    .get(c)
+                    .and_then(|p| p.target_ms),
+                points: self
+                    .series
+                    .iter()
+                    .filter_map(|p| match p.latency_ms.get(c) {
+                        Some((Some(p50), Some(p95))) => Some(LatencyPoint {
+                            t_s: p.t_s,
+                            p50_ms: *p50,
+                            p95_ms: *p95,
+                        }),
+                        _ => None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let hit_ratio = ["edge", "upper", "regional", "database"]
+            .iter()
+            .filter_map(|t| {
+                let tier = self.cache.tiers.get(*t)?;
+                (tier.lookups > 0).then(|| TierHitRatio {
+                    tier: (*t).to_owned(),
+                    hit_ratio: tier.hit_ratio,
+                })
+            })
+            .collect();
+        let events = self
+            .events
+            .iter()
+            .map(|e| EventTimeline {
+                kind: e.kind.clone(),
+                target: e.target.clone().unwrap_or_else(|| e.name.clone()),
+                start_s: e.start_s,
+                detected_s: e.detected_s,
+                rerouted_s: e.rerouted_s,
+                recovered_s: e.recovered_s,
+            })
+            .collect();
+        ChartData {
+            title: format!("edgeroute simulation: {}", self.scenario),
+            subtitle: format!(
+                "seed {}, {:.1} h simulated, {} requests ({:.0}/s)",
+                self.seed,
+                self.duration_s / 3600.0,
+                self.requests,
+                self.mean_rps
+            ),
+            duration_s: self.duration_s,
+            latency,
+            hit_ratio,
+            events,
+            cost: self.cost_monthly_usd.as_ref().map(CostChart::from),
+        }
+    }
+
     /// The report as pretty JSON (byte-identical for the same scenario and seed).
     #[must_use]
     pub fn to_json(&self) -> String {
@@ -459,6 +556,7 @@ pub(crate) fn build(
         routed_after_detection,
         skipped_rows: ctx.trace.as_ref().map(|_| skipped_rows),
         cost_monthly_usd: None,
+        cost_by_volume: Vec::new(),
         series,
     }
 }

@@ -184,6 +184,30 @@ impl Report {
                 }
             }
         }
+        if let Some(cost) = &self.cost_monthly_usd {
+            let _ = writeln!(o, "\nmonthly cost (30 days at this traffic)");
+            let _ = write!(o, "{}", cost.to_text());
+            if !cost.to_text().ends_with('\n') {
+                let _ = writeln!(o);
+            }
+        }
+        if !self.cost_by_volume.is_empty() {
+            let _ = writeln!(
+                o,
+                "\ncost at other volumes    requests/month    hybrid   cloud-only    savings"
+            );
+            for v in &self.cost_by_volume {
+                let _ = writeln!(
+                    o,
+                    "  x{:<8} {:>17.1}M {:>9} {:>12} {:>10}",
+                    v.volume,
+                    v.requests_per_month_million,
+                    crate::cost::format_usd(v.hybrid_total),
+                    crate::cost::format_usd(v.cloud_only_total),
+                    crate::cost::format_usd(v.savings)
+                );
+            }
+        }
         if let Some(n) = self.skipped_rows {
             let _ = writeln!(o, "\ntrace rows skipped as malformed: {n}");
         }

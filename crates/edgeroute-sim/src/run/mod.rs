@@ -22,6 +22,7 @@ mod origin_side;
 mod shard;
 pub mod stats;
 mod tier;
+mod totals;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Barrier, Mutex, PoisonError, RwLock};
@@ -64,6 +65,13 @@ pub enum SimError {
     /// The network model could not be built.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// The price table (built-in, a price file, the scenario's `[prices]`) is invalid or
+    /// lacks an item the policy's regions need (rendered with file, line and column).
+    #[error("{0}")]
+    Prices(String),
+    /// The cost model could not price the run.
+    #[error("cost model: {0}")]
+    Cost(String),
     /// The trace could not be read.
     #[error("{origin}: {source}")]
     Trace {
@@ -215,14 +223,11 @@ pub(crate) struct Ctx {
     pub targets: crate::scenario::model::TargetsConfig,
     pub within_50ms: f64,
     pub trace: Option<TraceSpec>,
-    #[allow(dead_code, reason = "read by the cost model once it is wired in")]
     pub policy_rules: u32,
-    #[allow(dead_code, reason = "read by the cost model once it is wired in")]
     pub health_checks: u32,
-    #[allow(dead_code, reason = "read by the cost model once it is wired in")]
     pub cost_scale: f64,
-    #[allow(dead_code, reason = "read by the cost model once it is wired in")]
     pub cost_volumes: Vec<f64>,
+    pub prices: crate::cost::PriceTable,
 }
 
 /// Trace replay settings.
@@ -749,6 +754,27 @@ impl Simulation {
             }
             None => None,
         };
+        let prices =
+            crate::cost::PriceTable::from_scenario(&scenario.origin, &scenario.text, |file| {
+                let path = scenario.resolve_path(file);
+                std::fs::read_to_string(&path)
+                    .map(|text| (path.display().to_string(), text))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| SimError::Prices(e.to_string()))?;
+        prices
+            .check_regions(regions.iter().map(String::as_str))
+            .map_err(|e| SimError::Prices(e.to_string()))?;
+        let policy_rules = policy
+            .rules()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.phase(),
+                    edgeroute::Phase::Firewall | edgeroute::Phase::RateLimiting
+                )
+            })
+            .count();
         let o = &f.origins;
         let default_service = LogNormal::from_p50_p99(o.p50_ms, o.p99_ms);
         let mut origins = Vec::with_capacity(services.len() * regions.len());
@@ -800,7 +826,7 @@ impl Simulation {
             .unwrap_or(1)
             .max(1);
         let n_classes = traffic.classes.len() + 1;
-        let policy_rules = u32::try_from(policy.rules().len()).unwrap_or(u32::MAX);
+        let policy_rules = u32::try_from(policy_rules).unwrap_or(u32::MAX);
         let health_checks = u32::try_from(probe_endpoints.len()).unwrap_or(u32::MAX);
         let ctx = Ctx {
             name: scenario.name(),
@@ -844,6 +870,7 @@ impl Simulation {
             health_checks,
             cost_scale: f.cost.scale,
             cost_volumes: f.cost.volumes.clone(),
+            prices,
             regions,
         };
         drop(policy);
@@ -983,7 +1010,7 @@ impl Simulation {
         if let Some(feed) = &trace {
             self.skipped_rows = feed.skipped();
         }
-        Ok(self.finish())
+        self.finish()
     }
 
     fn run_threads(
@@ -1103,7 +1130,7 @@ impl Simulation {
         );
     }
 
-    fn finish(mut self) -> Report {
+    fn finish(mut self) -> Result<Report, SimError> {
         let n_classes = self.ctx.traffic.classes.len() + 1;
         let mut total = Stats::new(
             self.ctx.regions.len(),
@@ -1126,13 +1153,31 @@ impl Simulation {
         for (r, p) in total.regions.iter_mut().zip(peak) {
             r.peak_busy = p;
         }
-        crate::report::build(
+        let mut report = crate::report::build(
             &self.ctx,
             &total,
             &self.state,
             self.skipped_rows,
             self.routed_after_detection,
-        )
+        );
+        let totals = totals::traffic_totals(&self.ctx, &total);
+        let cost = |volume: f64| {
+            crate::cost::cost_report_at(&self.ctx.prices, &totals, self.ctx.cost_scale * volume)
+                .map_err(|e| SimError::Cost(e.to_string()))
+        };
+        report.cost_monthly_usd = Some(cost(1.0)?);
+        for &v in &self.ctx.cost_volumes {
+            let c = cost(v)?;
+            report.cost_by_volume.push(crate::report::VolumeCost {
+                volume: v,
+                requests_per_month_million: c.month.requests_million,
+                hybrid_total: c.hybrid.total,
+                cloud_only_total: c.cloud_only.total,
+                savings: c.savings,
+                verdict: c.design_claim.verdict,
+            });
+        }
+        Ok(report)
     }
 }
 

@@ -374,7 +374,6 @@ impl OriginSide {
     ) {
         self.stats.bytes_out += u64::from(j.size);
         if let Some(e) = self.stats.by_group.get_mut(j.group as usize) {
-            e.0 += 1;
             e.1 += u64::from(j.size);
         }
         if from_origin

@@ -20,6 +20,8 @@ use crate::traffic::{Arrival, ShardTraffic, Source};
 /// A request ready for the engine, whatever produced it.
 pub(crate) struct Req<'a> {
     pub t_us: u64,
+    /// Index in the client table (synthetic traffic), for DNS caching.
+    pub client: Option<u32>,
     pub client_ip: &'a [u8],
     pub country: &'a [u8],
     pub subdivision: &'a [u8],
@@ -62,6 +64,10 @@ pub(crate) struct Shard {
     path_buf: Vec<u8>,
     /// Requests routed to a region after its failure was detected (should stay 0).
     pub routed_after_detection: u64,
+    /// Per client: when its DNS answer expires (seconds of virtual time + 1; 0 = never
+    /// resolved). Allocated on first use.
+    dns_expiry: Vec<u32>,
+    trace_requests: u64,
 }
 
 impl Shard {
@@ -94,6 +100,8 @@ impl Shard {
             seq: 0,
             path_buf: Vec::with_capacity(128),
             routed_after_detection: 0,
+            dns_expiry: Vec::new(),
+            trace_requests: 0,
         }
     }
 
@@ -140,6 +148,7 @@ impl Shard {
             self.apply_probes(ctx, r.t_us);
             let req = Req {
                 t_us: r.t_us,
+                client: None,
                 client_ip: r.ip.as_bytes(),
                 country: r.country.as_bytes(),
                 subdivision: b"",
@@ -191,6 +200,7 @@ impl Shard {
                 };
                 Req {
                     t_us: a.t_us,
+                    client: Some(a.client),
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
@@ -220,6 +230,7 @@ impl Shard {
                 path.extend_from_slice(&att.path);
                 Req {
                     t_us: a.t_us,
+                    client: Some(a.client),
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
@@ -289,12 +300,16 @@ impl Shard {
         let t = r.t_us;
         let bucket = ctx.bucket(t);
         self.stats.requests += 1;
+        if let Some(g) = self.stats.by_group.get_mut(r.group as usize) {
+            g.0 += 1;
+        }
         if let Some(b) = self.stats.series.get_mut(bucket) {
             b.requests += 1;
         }
         if let Some(c) = self.stats.classes.get_mut(usize::from(r.class)) {
             c.requests += 1;
         }
+        self.count_dns(ctx, r);
         let mut decision = self.decide(ctx, r, t);
         let action_slot = action_index(decision.action);
         if let Some(a) = self.stats.actions.get_mut(action_slot) {
@@ -439,6 +454,33 @@ impl Shard {
         }
     }
 
+    /// Counts an authoritative DNS query when the client's cached answer (300 s, Cloudflare's
+    /// TTL for proxied records) has expired. Trace rows have no client table: one query per ten
+    /// requests is assumed.
+    fn count_dns(&mut self, ctx: &Ctx, r: &Req<'_>) {
+        const DNS_TTL_S: u64 = 300;
+        match r.client {
+            Some(c) => {
+                if self.dns_expiry.is_empty() {
+                    self.dns_expiry = vec![0; ctx.population.clients.len()];
+                }
+                let now_s = r.t_us / 1_000_000;
+                if let Some(exp) = self.dns_expiry.get_mut(c as usize)
+                    && u64::from(*exp) <= now_s + 1
+                {
+                    self.stats.dns_queries += 1;
+                    *exp = u32::try_from(now_s + DNS_TTL_S + 1).unwrap_or(u32::MAX);
+                }
+            }
+            None => {
+                self.trace_requests += 1;
+                if self.trace_requests % 10 == 1 {
+                    self.stats.dns_queries += 1;
+                }
+            }
+        }
+    }
+
     /// A request answered at the edge (cache hit, preflight).
     #[expect(
         clippy::too_many_arguments,
@@ -456,7 +498,6 @@ impl Shard {
     ) {
         self.stats.bytes_out += u64::from(r.size);
         if let Some(e) = self.stats.by_group.get_mut(r.group as usize) {
-            e.0 += 1;
             e.1 += u64::from(r.size);
         }
         super::record_latency(

@@ -261,10 +261,14 @@ pub struct Stats {
     pub session_s: f64,
     /// Sessions cut by an outage or failure.
     pub sessions_dropped: u64,
-    /// Requests and bytes delivered by client group (for the cost model's price zones).
+    /// Requests (all, blocked included) and bytes delivered by client group (for the cost
+    /// model's price zones).
     pub by_group: Vec<(u64, u64)>,
     /// Bytes sent between regions.
     pub inter_region_bytes: Vec<u64>,
+    /// Authoritative DNS queries (a client resolves again once its cached answer, 300 s, has
+    /// expired).
+    pub dns_queries: u64,
 }
 
 impl Stats {
@@ -363,5 +367,6 @@ impl Stats {
             a.1 += b.1;
         }
         merge_counts(&mut self.inter_region_bytes, &o.inter_region_bytes);
+        self.dns_queries += o.dns_queries;
     }
 }
