@@ -22,7 +22,14 @@ fn testdata(name: &str) -> std::path::PathBuf {
 
 fn run(s: &Scenario, threads: usize) -> Report {
     let sim = Simulation::new(s).unwrap_or_else(|e| panic!("{e}"));
-    sim.run(RunOptions { threads }, &mut |_| {}).unwrap()
+    sim.run(
+        RunOptions {
+            threads,
+            ..RunOptions::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap()
 }
 
 fn small(scale: f64) -> Scenario {

@@ -130,6 +130,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = sim.run(
         RunOptions {
             threads: args.threads,
+            ..RunOptions::default()
         },
         &mut |t_us| {
             let s = t_us / 1_000_000;

@@ -292,6 +292,9 @@ pub struct Report {
     /// Time series (not in the JSON; see `--csv-dir`).
     #[serde(skip)]
     pub series: Vec<SeriesPoint>,
+    /// Every attack request, with `RunOptions::log_attacks` (not in the JSON).
+    #[serde(skip)]
+    pub attack_log: Vec<crate::run::AttackRecord>,
 }
 
 impl Report {
@@ -557,6 +560,7 @@ pub(crate) fn build(
         skipped_rows: ctx.trace.as_ref().map(|_| skipped_rows),
         cost_monthly_usd: None,
         cost_by_volume: Vec::new(),
+        attack_log: Vec::new(),
         series,
     }
 }

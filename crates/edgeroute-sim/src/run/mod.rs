@@ -94,6 +94,27 @@ impl From<ScenarioError> for SimError {
 pub struct RunOptions {
     /// Worker threads (0: one per available core).
     pub threads: usize,
+    /// Keep every attack request and what the engine did with it in
+    /// [`Report::attack_log`] (for checking the firewall and rate limits by hand; costs memory
+    /// proportional to the attack).
+    pub log_attacks: bool,
+}
+
+/// One attack request and the engine's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttackRecord {
+    /// Virtual time (µs).
+    pub t_us: u64,
+    /// Source address.
+    pub ip: Ipv4Addr,
+    /// `cf.bot_management.score` it carried.
+    pub bot_score: u8,
+    /// `cf.threat_score` it carried.
+    pub threat_score: u8,
+    /// The action (`allow`, `block`, `managed_challenge`, ...).
+    pub action: &'static str,
+    /// The HTTP status the edge answered with, if it answered.
+    pub status: Option<u16>,
 }
 
 /// One origin-bound request, from a shard to a region's origin side.
@@ -979,6 +1000,11 @@ impl Simulation {
         }
         .min(self.shards.len().max(self.sides.len()))
         .max(1);
+        if options.log_attacks {
+            for s in &mut self.shards {
+                s.attack_log = Some(Vec::new());
+            }
+        }
         let mut trace = match &self.ctx.trace {
             Some(t) => Some(TraceFeed::open(t)?),
             None => None,
@@ -1160,6 +1186,14 @@ impl Simulation {
             self.skipped_rows,
             self.routed_after_detection,
         );
+        let mut log: Vec<AttackRecord> = self
+            .shards
+            .iter_mut()
+            .filter_map(|s| s.attack_log.take())
+            .flatten()
+            .collect();
+        log.sort_by_key(|r| (r.t_us, r.ip));
+        report.attack_log = log;
         let totals = totals::traffic_totals(&self.ctx, &total);
         let cost = |volume: f64| {
             crate::cost::cost_report_at(&self.ctx.prices, &totals, self.ctx.cost_scale * volume)
@@ -1502,23 +1536,11 @@ fn monitor_history(
         let down =
             !members.is_empty() && members.iter().all(|i| status(i) == Some(ProbeStatus::Down));
         let was = all_down.get(r).copied().unwrap_or(false);
-        if down && !was {
-            if let Some(d) = down_since.get_mut(r) {
-                *d = p.t_us;
-            }
-            for (k, e) in events.iter().enumerate() {
-                if e.region == Some(region)
-                    && p.t_us >= e.start_us
-                    && matches!(
-                        e.kind,
-                        EventKind::RegionOutage | EventKind::OriginDegradation
-                    )
-                    && let Some(t) = times.get_mut(k)
-                    && t.0.is_none()
-                {
-                    t.0 = Some(p.t_us);
-                }
-            }
+        if down
+            && !was
+            && let Some(d) = down_since.get_mut(r)
+        {
+            *d = p.t_us;
         }
         let any_up = members.iter().any(|i| status(i) == Some(ProbeStatus::Up));
         if was && any_up {
@@ -1526,14 +1548,30 @@ fn monitor_history(
             if let Some(w) = windows.get_mut(r) {
                 w.push((since, p.t_us));
             }
-            for (k, e) in events.iter().enumerate() {
-                if e.region == Some(region)
-                    && let Some(t) = times.get_mut(k)
-                    && t.0.is_some()
-                    && t.1.is_none()
-                {
-                    t.1 = Some(p.t_us);
-                }
+        }
+        // Event times: noticed when the first endpoint of the region is marked down (from
+        // then on routing may steer around it); recovered when, after the event's end, none
+        // is marked down any more.
+        let any_down = members.iter().any(|i| status(i) == Some(ProbeStatus::Down));
+        for (k, e) in events.iter().enumerate() {
+            if e.region != Some(region)
+                || !matches!(
+                    e.kind,
+                    EventKind::RegionOutage | EventKind::OriginDegradation
+                )
+            {
+                continue;
+            }
+            let Some(t) = times.get_mut(k) else { continue };
+            if t.0.is_none() && any_down && p.t_us >= e.start_us {
+                t.0 = Some(p.t_us);
+            }
+            if t.0.is_some()
+                && t.1.is_none()
+                && !any_down
+                && e.end_us.is_none_or(|end| p.t_us >= end)
+            {
+                t.1 = Some(p.t_us);
             }
         }
         if let Some(a) = all_down.get_mut(r) {

@@ -68,6 +68,8 @@ pub(crate) struct Shard {
     /// resolved). Allocated on first use.
     dns_expiry: Vec<u32>,
     trace_requests: u64,
+    /// Attack requests and their outcomes, when asked for.
+    pub attack_log: Option<Vec<super::AttackRecord>>,
 }
 
 impl Shard {
@@ -102,6 +104,7 @@ impl Shard {
             routed_after_detection: 0,
             dns_expiry: Vec::new(),
             trace_requests: 0,
+            attack_log: None,
         }
     }
 
@@ -314,6 +317,22 @@ impl Shard {
         let action_slot = action_index(decision.action);
         if let Some(a) = self.stats.actions.get_mut(action_slot) {
             *a += 1;
+        }
+        if let (Source::Attack(_), Some(log), Some(ip)) = (
+            r.source,
+            self.attack_log.as_mut(),
+            std::str::from_utf8(r.client_ip)
+                .ok()
+                .and_then(|s| s.parse().ok()),
+        ) {
+            log.push(super::AttackRecord {
+                t_us: t,
+                ip,
+                bot_score: u8::try_from(r.bot_score).unwrap_or(0),
+                threat_score: u8::try_from(r.threat_score).unwrap_or(0),
+                action: decision.action.as_str(),
+                status: decision.status,
+            });
         }
         if let Source::Attack(ev) = r.source
             && let Some(e) = self.stats.events.get_mut(usize::from(ev))
