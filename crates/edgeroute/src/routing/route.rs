@@ -331,9 +331,9 @@ impl CompiledRouting {
                         FailoverReason::RegionDown
                     } else if let Some((pool, mask)) =
                         cx.pick_pool(self.service_pools_in(service, region))
-                        && let Some(route) = cx.finish(pool, mask, first)
+                        && let Some(outcome) = cx.finish(pool, mask, first, false)
                     {
-                        return RouteOutcome::Routed(route);
+                        return outcome;
                     } else {
                         FailoverReason::RegionUnhealthy
                     };
@@ -349,9 +349,9 @@ impl CompiledRouting {
                         continue;
                     }
                     if let Some(mask) = cx.healthy_mask(pool, p)
-                        && let Some(route) = cx.finish(pool, mask, first)
+                        && let Some(outcome) = cx.finish(pool, mask, first, false)
                     {
-                        return RouteOutcome::Routed(route);
+                        return outcome;
                     }
                     let down = binding.region_forced(p.region) == Forced::Down
                         || binding.pool_forced(pool) == Forced::Down;
@@ -383,16 +383,15 @@ impl CompiledRouting {
                     }
                 }
                 if let Some((pool, mask)) = chosen
-                    && let Some(route) = cx.finish(pool, mask, None)
+                    && let Some(outcome) = cx.finish(pool, mask, None, false)
                 {
-                    return RouteOutcome::Routed(route);
+                    return outcome;
                 }
             }
         }
 
         // Nothing allowed is healthy: the fallback pool, if residency permits. As the pool of
         // last resort it serves even when unhealthy, from its usable endpoints if it has any.
-        let preferred = first.map(|(r, ..)| r);
         let fallback = service.fallback_pool.filter(|&pool| {
             let inside = self
                 .pools
@@ -405,18 +404,19 @@ impl CompiledRouting {
         });
         if let Some(pool) = fallback
             && let Some(p) = self.pools.get(pool.index())
-            && let Some(mut route) = cx.finish(pool, cx.last_resort_mask(p), first)
+            && let Some(outcome) = cx.finish(pool, cx.last_resort_mask(p), first, true)
         {
-            route.failover = Some(FailoverReason::FallbackPool);
-            route.preferred_region = preferred;
-            return RouteOutcome::Routed(route);
+            return outcome;
         }
         let reason = if group.is_some() {
             RefusalReason::Residency
         } else {
             RefusalReason::NoHealthyOrigin
         };
-        refuse(reason, preferred.or_else(|| ranked.first().copied()))
+        refuse(
+            reason,
+            first.map(|(r, ..)| r).or_else(|| ranked.first().copied()),
+        )
     }
 }
 
@@ -534,8 +534,16 @@ impl<'r> Cx<'_, 'r> {
         chosen
     }
 
-    /// Picks the endpoint among `mask` and builds the route.
-    fn finish(&self, pool_id: PoolId, mask: u64, first: Option<First>) -> Option<Route<'r>> {
+    /// Picks the endpoint among `mask` and builds the outcome (returned whole, so it is
+    /// written once, in place). `fallback`: the pool serves as the fallback pool.
+    #[inline]
+    fn finish(
+        &self,
+        pool_id: PoolId,
+        mask: u64,
+        first: Option<First>,
+        fallback: bool,
+    ) -> Option<RouteOutcome<'r>> {
         let routing = self.routing;
         let pool = routing.pools.get(pool_id.index())?;
         let bit = self.pick_endpoint(pool, mask)?;
@@ -543,11 +551,12 @@ impl<'r> Cx<'_, 'r> {
         let region = routing.regions.get(pool.region.index())?;
         let address = routing.endpoints.get(endpoint.index())?;
         let (failover, preferred_region) = match first {
+            _ if fallback => (Some(FailoverReason::FallbackPool), first.map(|(r, ..)| r)),
             Some((r, Some(p), reason)) if p != pool_id => (Some(reason), Some(r)),
             Some((r, None, reason)) if r != pool.region => (Some(reason), Some(r)),
             _ => (None, None),
         };
-        Some(Route {
+        Some(RouteOutcome::Routed(Route {
             region: pool.region,
             region_name: &region.name,
             pool: pool_id,
@@ -557,7 +566,7 @@ impl<'r> Cx<'_, 'r> {
             failover,
             preferred_region,
             matched: self.matched,
-        })
+        }))
     }
 
     /// The bit (position in the pool) of the endpoint to use among `mask`.
