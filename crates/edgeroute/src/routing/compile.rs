@@ -379,6 +379,12 @@ impl RoutingConfig {
                     outlier,
                     first_endpoint: u32::try_from(first_endpoint).unwrap_or(u32::MAX),
                     endpoint_count: u32::try_from(pcfg.endpoints.len()).unwrap_or(0),
+                    uniform_weights: {
+                        let mut weights =
+                            pcfg.endpoints.iter().map(|e| e.weight).filter(|&w| w > 0);
+                        let first = weights.next();
+                        weights.all(|w| Some(w) == first)
+                    },
                     hash: hash_bytes(POOL_SEED, pcfg.name.as_bytes()),
                 });
             }

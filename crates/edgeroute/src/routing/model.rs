@@ -121,6 +121,9 @@ pub(crate) struct Pool {
     pub(crate) outlier: Option<Outlier>,
     pub(crate) first_endpoint: u32,
     pub(crate) endpoint_count: u32,
+    /// Every endpoint with weight has the same weight (rendezvous hashing can then compare
+    /// hashes directly).
+    pub(crate) uniform_weights: bool,
     pub(crate) hash: u64,
 }
 

@@ -587,9 +587,12 @@ impl<'r> Cx<'_, 'r> {
         let random = mix64(self.seed ^ pool.hash);
         match pool.steering {
             EndpointSteering::Hash => match self.affinity_hash() {
-                Some(key) => {
-                    pick_rendezvous(mask, |b| get(b).map_or((0, 0), |e| (e.hash, e.weight)), key)
-                }
+                Some(key) => pick_rendezvous(
+                    mask,
+                    |b| get(b).map_or((0, 0), |e| (e.hash, e.weight)),
+                    key,
+                    pool.uniform_weights,
+                ),
                 None => pick_weighted(mask, weight, random),
             },
             EndpointSteering::LeastOutstanding => pick_least_outstanding(

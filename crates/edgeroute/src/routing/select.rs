@@ -91,12 +91,29 @@ pub(crate) fn rendezvous_score(key_hash: u64, candidate_hash: u64, weight: u32) 
 
 /// The set bit of `mask` with the highest rendezvous score; `candidate(bit)` gives its stable
 /// hash and weight (weight 0 never wins). Ties (practically impossible) go to the lowest bit.
+/// With `uniform` weights the score is monotonic in the hash, so hashes are compared directly
+/// (same winner, no logarithm).
 #[inline]
 pub(crate) fn pick_rendezvous(
     mask: u64,
     candidate: impl Fn(u32) -> (u64, u32),
     key_hash: u64,
+    uniform: bool,
 ) -> Option<u32> {
+    if uniform {
+        let mut best: Option<(u32, u64)> = None;
+        for b in bits(mask) {
+            let (hash, weight) = candidate(b);
+            if weight == 0 {
+                continue;
+            }
+            let draw = mix64(key_hash ^ hash) >> 11;
+            if best.is_none_or(|(_, d)| draw > d) {
+                best = Some((b, draw));
+            }
+        }
+        return best.map(|(b, _)| b);
+    }
     let mut best: Option<(u32, f64)> = None;
     for b in bits(mask) {
         let (hash, weight) = candidate(b);
@@ -210,8 +227,14 @@ mod tests {
         let hashes: Vec<u64> = (0..5u64).map(|i| hash_bytes(9, &i.to_le_bytes())).collect();
         for key in 0..2_000u64 {
             let k = hash_bytes(1, &key.to_le_bytes());
-            let all = pick_rendezvous(0b11111, |b| (hashes[b as usize], 1), k).unwrap();
-            let without_two = pick_rendezvous(0b11011, |b| (hashes[b as usize], 1), k).unwrap();
+            let all = pick_rendezvous(0b11111, |b| (hashes[b as usize], 1), k, false).unwrap();
+            let without_two =
+                pick_rendezvous(0b11011, |b| (hashes[b as usize], 1), k, false).unwrap();
+            // Equal weights: comparing hashes picks the same winner as the scores.
+            assert_eq!(
+                pick_rendezvous(0b11111, |b| (hashes[b as usize], 1), k, true),
+                Some(all)
+            );
             if all != 2 {
                 assert_eq!(all, without_two, "key {key} moved");
             } else {
@@ -225,7 +248,7 @@ mod tests {
         let cands = [(hash_bytes(0, b"a"), 1u32), (hash_bytes(0, b"b"), 3)];
         let mut wins = [0u32; 2];
         for key in 0..40_000u64 {
-            let b = pick_rendezvous(0b11, |b| cands[b as usize], mix64(key)).unwrap();
+            let b = pick_rendezvous(0b11, |b| cands[b as usize], mix64(key), false).unwrap();
             wins[b as usize] += 1;
         }
         let share = f64::from(wins[1]) / 40_000.0;
