@@ -17,6 +17,8 @@ use edgeroute::{Engine, Policy, RequestView, Timestamp};
 use edgeroute_rules::{FieldId, Value};
 
 const AYBIZA: &str = include_str!("../../policies/aybiza.toml");
+/// The design's policy text (for helpers that reuse this file).
+pub const AYBIZA_TEXT: &str = AYBIZA;
 const CF: &str = "198.41.128.5";
 
 type Headers = Vec<(&'static [u8], &'static [u8])>;
@@ -30,7 +32,8 @@ type MixRequest = (
     Vec<(FieldId, Value<'static>)>,
 );
 
-struct Mix {
+/// A request mix.
+pub struct Mix {
     reqs: Vec<MixRequest>,
 }
 
@@ -139,10 +142,10 @@ fn mix(policy: &Policy) -> Mix {
     Mix { reqs }
 }
 
-fn run_mix(c: &mut Criterion, name: &str, engine: &Engine, mix: &Mix) {
+/// The mix as request views.
+pub fn views(mix: &Mix) -> Vec<RequestView<'_>> {
     let peer: IpAddr = CF.parse().unwrap();
-    let views: Vec<RequestView<'_>> = mix
-        .reqs
+    mix.reqs
         .iter()
         .map(|(m, host, path, headers, fields)| RequestView {
             method: m,
@@ -152,7 +155,16 @@ fn run_mix(c: &mut Criterion, name: &str, engine: &Engine, mix: &Mix) {
             fields,
             ..RequestView::new(peer)
         })
-        .collect();
+        .collect()
+}
+
+/// The mix for a policy.
+pub fn mix_for(policy: &Policy) -> Mix {
+    mix(policy)
+}
+
+fn run_mix(c: &mut Criterion, name: &str, engine: &Engine, mix: &Mix) {
+    let views = views(mix);
     let mut group = c.benchmark_group("decide");
     group.throughput(Throughput::Elements(views.len() as u64));
     let mut t = 0u64;

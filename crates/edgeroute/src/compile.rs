@@ -169,6 +169,16 @@ impl Cx<'_> {
             file,
             overlay.map(|o| (&o.services, env_path.key("services"))),
         );
+        let host_list: Box<[(Box<[u8]>, u16)]> = {
+            let mut l: Vec<(Box<[u8]>, u16)> = hosts.iter().map(|(h, &i)| (h.clone(), i)).collect();
+            l.sort();
+            l.into()
+        };
+        let host_ids: FastMap<Box<[u8]>, u16> = host_list
+            .iter()
+            .enumerate()
+            .map(|(i, (h, _))| (h.clone(), u16::try_from(i).unwrap_or(u16::MAX)))
+            .collect();
 
         // ---- rule ids (all phases share one namespace) ----
         let fw = &file.firewall.rules;
@@ -478,6 +488,7 @@ impl Cx<'_> {
                                 );
                             }
                         }
+                        p.resolve_host_ids(|h| host_ids.get(h).copied());
                         Some(p)
                     }
                     Err(m) => {
@@ -639,7 +650,8 @@ impl Cx<'_> {
             fields,
             identity,
             services: services.into(),
-            hosts,
+            host_list,
+            hosts: host_ids,
             rules: std::mem::take(&mut self.rules).into(),
             firewall: firewall.into(),
             fw_index,
@@ -868,7 +880,33 @@ impl Cx<'_> {
                 ),
             );
         }
+        let mut by_len = [0u8; 64];
+        for (bit, name) in [
+            &client_ip_header,
+            &forwarded_for_header,
+            &country_header,
+            &subdivision_header,
+            &trace_header,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if !name.is_empty()
+                && let Some(slot) = by_len.get_mut(name.len())
+            {
+                *slot |= 1 << bit;
+            } else if name.len() >= 64 {
+                self.sink.error(
+                    &path,
+                    format!(
+                        "header name `{}` is longer than 63 bytes",
+                        String::from_utf8_lossy(name)
+                    ),
+                );
+            }
+        }
         IdentityRules {
+            by_len,
             trusted,
             client_ip_header,
             forwarded_for_header,

@@ -13,7 +13,7 @@ use crate::decision::{
     TraceId,
 };
 use crate::diag::{Diagnostic, PolicyErrors};
-use crate::fields::{RequestFields, Who};
+use crate::fields::{RequestFields, Who, bare_host};
 use crate::identity::{CountryCode, SubdivisionCode, client_from_forwarded_for, parse_ip};
 use crate::policy::{Challenge, Characteristic, FwAction, Phase, Policy, RlAction};
 use crate::ratelimit::{CounterKey, CounterStore, MemoryCounterStore, RateCheck};
@@ -187,33 +187,45 @@ impl Engine {
             ray: None,
         };
         if trusted {
-            let header = |name: &[u8]| {
-                if name.is_empty() {
-                    None
-                } else {
-                    req.header(name)
+            // One pass over the headers: the first client-IP, country, subdivision and trace
+            // header, and the last x-forwarded-for (the one the nearest proxy appended to).
+            // A table by name length picks the (usually single) candidate worth comparing.
+            let (mut cip, mut xff, mut cc, mut sub, mut ray) = (None, None, None, None, None);
+            for &(name, value) in req.headers {
+                let mut mask = id.by_len.get(name.len()).copied().unwrap_or(0);
+                while mask != 0 {
+                    let which = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    let want: &[u8] = match which {
+                        0 => &id.client_ip_header,
+                        1 => &id.forwarded_for_header,
+                        2 => &id.country_header,
+                        3 => &id.subdivision_header,
+                        _ => &id.trace_header,
+                    };
+                    if !crate::ascii::eq_lowercase(name, want) {
+                        continue;
+                    }
+                    match which {
+                        0 => cip = cip.or(Some(value)),
+                        1 => xff = Some(value),
+                        2 => cc = cc.or(Some(value)),
+                        3 => sub = sub.or(Some(value)),
+                        _ => ray = ray.or(Some(value)),
+                    }
+                    break;
                 }
-            };
-            let last_header = |name: &[u8]| {
-                if name.is_empty() {
-                    return None;
-                }
-                req.headers
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|&(_, v)| v)
-            };
-            if let Some(ip) = header(&id.client_ip_header).and_then(parse_ip) {
+            }
+            if let Some(ip) = cip.and_then(parse_ip) {
                 who.client_ip = ip;
-            } else if let Some(ip) = last_header(&id.forwarded_for_header)
-                .and_then(|v| client_from_forwarded_for(v, &id.trusted, id.max_hops))
+            } else if let Some(ip) =
+                xff.and_then(|v| client_from_forwarded_for(v, &id.trusted, id.max_hops))
             {
                 who.client_ip = ip;
             }
-            who.country = header(&id.country_header).and_then(CountryCode::parse);
-            who.subdivision = header(&id.subdivision_header).and_then(SubdivisionCode::parse);
-            who.ray = header(&id.trace_header);
+            who.country = cc.and_then(CountryCode::parse);
+            who.subdivision = sub.and_then(SubdivisionCode::parse);
+            who.ray = ray;
         }
         if who.country.is_none()
             && let Some(geo) = &self.geo
@@ -259,8 +271,11 @@ impl Engine {
                 .map_or("unknown", |s| s.as_str())
                 .to_owned()
         );
-        let service = req.host().and_then(|h| p.service_index(h));
-        let mut fields = RequestFields::new(&p.fields, req, who, now.as_micros());
+        let host = bare_host(req);
+        let host_entry = host.and_then(|h| p.host_lookup(h));
+        let service = host_entry.map(|(_, svc)| svc);
+        let host_id = host_entry.map(|(id, _)| id);
+        let mut fields = RequestFields::new(&p.fields, req, who, host, now.as_micros());
         for &period in p.rate_periods.iter() {
             let mut key = CounterKey::builder("\0rate()", period);
             add_ip(&mut key, who.client_ip);
@@ -563,11 +578,11 @@ impl Engine {
 
         // ---- CORS preflight (answered at the edge, after the security phases) ----
         let cors = p.transforms.cors.as_ref().filter(|c| c.applies_to(service));
-        let origin = cors.and(req.header(b"origin"));
+        let origin = cors.and(req.header_lower(b"origin"));
         if !terminated
             && let (Some(c), Some(o)) = (cors, origin)
             && req.method == b"OPTIONS"
-            && req.header(b"access-control-request-method").is_some()
+            && req.header_lower(b"access-control-request-method").is_some()
         {
             let allowed = c.allow(o);
             d.action = Action::Preflight;
@@ -605,7 +620,7 @@ impl Engine {
         }
         if !terminated && !skip_cache {
             let https = req.scheme == HttpScheme::Https;
-            let host = req.host().unwrap_or(b"");
+            let host = host.unwrap_or(b"");
             for cr in p.cache_rules.iter() {
                 let id = p.rule(cr.rule).map_or("", |r| &*r.id);
                 if !cr.enabled {
@@ -613,7 +628,7 @@ impl Engine {
                     continue;
                 }
                 if let Some(u) = &cr.url
-                    && !u.matches(https, host, req.path_and_query)
+                    && !u.matches_host_id(https, host_id, host, req.path_and_query)
                 {
                     trace!(
                         t,
@@ -690,7 +705,7 @@ impl Engine {
                         .find_map(|(_, v)| crate::routing::cookie_value(v, name.as_bytes())),
                     _ => None,
                 };
-                let sub = who.subdivision.as_ref().map(|s| s.as_str().as_bytes());
+                let sub = who.subdivision.as_ref().map(SubdivisionCode::as_bytes);
                 let input = RouteInput {
                     service: *rs,
                     country: who.country.map(CountryCode::bytes),
@@ -830,7 +845,7 @@ fn add_characteristic(
             Some(Value::Ip(ip)) => add_ip(key, ip),
             _ => key.add_missing(),
         },
-        Characteristic::Header(name) => match req.header(name) {
+        Characteristic::Header(name) => match req.header_lower(name) {
             Some(v) => key.add(v),
             None => key.add_missing(),
         },
@@ -852,14 +867,29 @@ fn fields_ip(fields: &RequestFields<'_>) -> Option<edgeroute_rules::FieldId> {
     fields.ip_field()
 }
 
-/// A per-request routing seed: the caller's seed mixed with the client, path and time.
+/// A per-request routing seed: the caller's seed mixed with the client, path and time
+/// (splitmix64 finalisers; cheap and deterministic).
 fn route_seed(req: &RequestView<'_>, client: IpAddr, now: Timestamp) -> u64 {
-    let mut key = CounterKey::builder("\0seed", 0);
-    add_ip(&mut key, client);
-    key.add(req.path_and_query);
-    key.add(&now.as_micros().to_le_bytes());
-    key.add(&req.seed.to_le_bytes());
-    key.finish().0
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let ip = match client.to_canonical() {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64)
+        }
+    };
+    let path = req
+        .path_and_query
+        .iter()
+        .take(64)
+        .fold(req.path_and_query.len() as u64, |h, &b| {
+            h.wrapping_mul(0x100_0000_01b3) ^ u64::from(b)
+        });
+    mix(mix(req.seed ^ ip) ^ path ^ now.as_micros())
 }
 
 /// Merges up to four ascending lists of rule indices into one ascending sequence.

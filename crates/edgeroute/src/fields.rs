@@ -105,6 +105,11 @@ impl FieldMap {
     }
 }
 
+/// The request's host, trimmed and without its port.
+pub(crate) fn bare_host<'a>(req: &RequestView<'a>) -> Option<&'a [u8]> {
+    req.host().map(|h| strip_port(h.trim_ascii()))
+}
+
 /// Per-request identity, resolved before any rule runs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Who<'a> {
@@ -128,6 +133,12 @@ pub(crate) struct RequestFields<'a> {
     rate_len: usize,
     subdivision_full: [u8; 6],
     extension: OnceCell<([u8; 16], usize)>,
+    /// Map and array views, built on first use (most requests never need them).
+    maps: OnceCell<Maps<'a>>,
+}
+
+/// The Map and Array fields of a request.
+struct Maps<'a> {
     headers: HeaderMap<'a>,
     header_names: HeaderNames<'a>,
     header_values: HeaderValues<'a>,
@@ -137,19 +148,46 @@ pub(crate) struct RequestFields<'a> {
     arg_values: ArgList<'a>,
 }
 
+impl<'a> Maps<'a> {
+    fn new(headers: Headers<'a>, query: &'a [u8]) -> Self {
+        Maps {
+            headers: HeaderMap {
+                headers,
+                slots: Slots::new(),
+            },
+            header_names: HeaderNames { headers },
+            header_values: HeaderValues { headers },
+            cookies: CookieMap {
+                headers,
+                slots: Slots::new(),
+            },
+            args: ArgMap {
+                query,
+                slots: Slots::new(),
+            },
+            arg_names: ArgList { query, names: true },
+            arg_values: ArgList {
+                query,
+                names: false,
+            },
+        }
+    }
+}
+
 impl<'a> RequestFields<'a> {
+    /// `host` is the request's host, trimmed and without its port (see [`bare_host`]).
     pub(crate) fn new(
         map: &'a FieldMap,
         req: &'a RequestView<'a>,
         who: Who<'a>,
+        host: Option<&'a [u8]>,
         now_micros: u64,
     ) -> Self {
-        let host = req.host().map(|h| strip_port(h.trim_ascii()));
         let query = req.query();
         let mut subdivision_full = [0u8; 6];
         if let (Some(c), Some(s)) = (who.country, who.subdivision) {
             let cb = c.bytes();
-            let sb = s.as_str().as_bytes();
+            let sb = s.as_bytes();
             let parts = cb.iter().chain(b"-").chain(sb.iter());
             for (o, b) in subdivision_full.iter_mut().zip(parts) {
                 *o = *b;
@@ -167,33 +205,13 @@ impl<'a> RequestFields<'a> {
             rate_len: 0,
             subdivision_full,
             extension: OnceCell::new(),
-            headers: HeaderMap {
-                headers: req.headers,
-                slots: Slots::new(),
-            },
-            header_names: HeaderNames {
-                headers: req.headers,
-            },
-            header_values: HeaderValues {
-                headers: req.headers,
-            },
-            cookies: CookieMap {
-                headers: req.headers,
-                slots: Slots::new(),
-            },
-            args: ArgMap {
-                query: query.unwrap_or(b""),
-                slots: Slots::new(),
-            },
-            arg_names: ArgList {
-                query: query.unwrap_or(b""),
-                names: true,
-            },
-            arg_values: ArgList {
-                query: query.unwrap_or(b""),
-                names: false,
-            },
+            maps: OnceCell::new(),
         }
+    }
+
+    fn maps(&self) -> &Maps<'a> {
+        self.maps
+            .get_or_init(|| Maps::new(self.req.headers, self.query.unwrap_or(b"")))
     }
 
     /// Records the value `rate(period)` reads.
@@ -215,7 +233,7 @@ impl<'a> RequestFields<'a> {
     }
 
     fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.req.header(name)
+        self.req.header_lower(name)
     }
 
     fn extension(&self) -> Option<&[u8]> {
@@ -268,17 +286,17 @@ impl FieldSource for RequestFields<'_> {
             Derived::Referer => Value::Bytes(self.header(b"referer")?),
             Derived::Cookie => Value::Bytes(self.header(b"cookie")?),
             Derived::XForwardedFor => Value::Bytes(self.header(b"x-forwarded-for")?),
-            Derived::Headers => Value::Map(&self.headers),
-            Derived::HeaderNames => Value::Array(&self.header_names),
-            Derived::HeaderValues => Value::Array(&self.header_values),
-            Derived::Cookies => Value::Map(&self.cookies),
-            Derived::Args => Value::Map(&self.args),
-            Derived::ArgNames => Value::Array(&self.arg_names),
-            Derived::ArgValues => Value::Array(&self.arg_values),
+            Derived::Headers => Value::Map(&self.maps().headers),
+            Derived::HeaderNames => Value::Array(&self.maps().header_names),
+            Derived::HeaderValues => Value::Array(&self.maps().header_values),
+            Derived::Cookies => Value::Map(&self.maps().cookies),
+            Derived::Args => Value::Map(&self.maps().args),
+            Derived::ArgNames => Value::Array(&self.maps().arg_names),
+            Derived::ArgValues => Value::Array(&self.maps().arg_values),
             Derived::IpSrc => Value::Ip(self.who.client_ip),
             Derived::Country => {
                 let c = self.who.country.as_ref()?;
-                Value::Bytes(c.as_str().as_bytes())
+                Value::Bytes(c.as_bytes())
             }
             Derived::Subdivision1 => {
                 self.who.subdivision?;
@@ -660,7 +678,7 @@ mod tests {
             headers,
             ..RequestView::new("198.41.128.5".parse().unwrap())
         };
-        let fields = RequestFields::new(&map, &req, who(), 12_000_000);
+        let fields = RequestFields::new(&map, &req, who(), bare_host(&req), 12_000_000);
         let check = |e: &str| scheme.compile(e).unwrap().execute(&fields);
         assert!(check(r#"http.host eq "api.aybiza.com""#));
         assert!(check(r#"http.request.uri.path eq "/static/App.JS""#));
@@ -702,7 +720,7 @@ mod tests {
             fields: &extra,
             ..RequestView::new("198.41.128.5".parse().unwrap())
         };
-        let mut fields = RequestFields::new(&map, &req, who(), 0);
+        let mut fields = RequestFields::new(&map, &req, who(), bare_host(&req), 0);
         fields.set_rate(60, 61);
         let check = |e: &str, f: &RequestFields<'_>| scheme.compile(e).unwrap().execute(f);
         assert!(check("cf.threat_score gt 50", &fields));
@@ -722,7 +740,7 @@ mod tests {
             headers: &headers,
             ..RequestView::new("1.1.1.1".parse().unwrap())
         };
-        let fields = RequestFields::new(&map, &req, who(), 0);
+        let fields = RequestFields::new(&map, &req, who(), bare_host(&req), 0);
         for n in &names {
             let e = format!(r#"http.request.headers["{n}"][0] eq "{n}""#);
             assert!(scheme.compile(&e).unwrap().execute(&fields), "{e}");

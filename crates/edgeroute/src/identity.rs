@@ -147,6 +147,12 @@ impl CountryCode {
         self.0
     }
 
+    /// As bytes (two ASCII alphanumerics).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// As text.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -174,7 +180,8 @@ impl SubdivisionCode {
     #[must_use]
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         let mut b = trim_ascii(bytes);
-        if let Some(pos) = memchr::memchr(b'-', b) {
+        // Short input: a plain loop beats a vectorised search.
+        if let Some(pos) = b.iter().position(|&c| c == b'-') {
             b = b.get(pos + 1..)?;
         }
         if b.is_empty() || b.len() > 3 || !b.iter().all(u8::is_ascii_alphanumeric) {
@@ -188,6 +195,12 @@ impl SubdivisionCode {
             bytes: out,
             len: u8::try_from(b.len()).unwrap_or(3),
         })
+    }
+
+    /// As bytes (1 to 3 ASCII alphanumerics).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
     /// As text.
@@ -217,6 +230,9 @@ pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
     if b.is_empty() || b.len() > 64 {
         return None;
     }
+    if let Some(v4) = parse_ipv4_fast(b) {
+        return Some(IpAddr::V4(v4));
+    }
     let s = std::str::from_utf8(b).ok()?;
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip.to_canonical());
@@ -234,6 +250,42 @@ pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
         return None;
     }
     host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// Dotted-quad IPv4 without leading zeros (as `Ipv4Addr::from_str` accepts), parsed from bytes
+/// in one pass.
+fn parse_ipv4_fast(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut part = 0usize;
+    let mut value: u32 = 0;
+    let mut digits = 0u32;
+    let mut leading_zero = false;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || part >= 3 {
+                return None;
+            }
+            *octets.get_mut(part)? = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+            leading_zero = false;
+        } else if c.is_ascii_digit() {
+            if leading_zero || digits == 3 {
+                return None;
+            }
+            leading_zero = digits == 0 && c == b'0';
+            value = value * 10 + u32::from(c - b'0');
+            digits += 1;
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || part != 3 {
+        return None;
+    }
+    *octets.get_mut(3)? = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Finds the client in an `X-Forwarded-For` value: entries are read from the right, entries
@@ -331,6 +383,12 @@ mod tests {
         assert_eq!(parse_ip(b"\xff\xfe"), None);
         assert_eq!(parse_ip(b""), None);
         assert_eq!(parse_ip(b"1.2.3.4:"), None);
+        assert_eq!(parse_ip(b"01.2.3.4"), None);
+        assert_eq!(parse_ip(b"1.2.3.256"), None);
+        assert_eq!(parse_ip(b"1.2.3"), None);
+        assert_eq!(parse_ip(b"1.2.3.4.5"), None);
+        assert_eq!(parse_ip(b"0.0.0.0"), Some(ip("0.0.0.0")));
+        assert_eq!(parse_ip(b"255.255.255.255"), Some(ip("255.255.255.255")));
     }
 
     #[test]

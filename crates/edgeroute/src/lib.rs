@@ -81,6 +81,7 @@
 //! - [`Timestamp`]: time as an argument.
 
 mod analysis;
+mod ascii;
 mod compile;
 pub mod config;
 mod decision;

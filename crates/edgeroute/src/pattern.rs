@@ -169,6 +169,9 @@ pub struct UrlPattern {
     path_text: Box<str>,
     scheme: SchemeMatch,
     hosts: HostMatch,
+    /// The policy host ids the host part stands for, when they are all policy hosts: then a
+    /// request's host id decides without comparing strings.
+    host_ids: Option<Box<[u16]>>,
     path: Glob,
 }
 
@@ -249,6 +252,7 @@ impl UrlPattern {
             path_text: path.into(),
             scheme,
             hosts: HostMatch::Glob(Glob::new(host.as_bytes())),
+            host_ids: None,
             path: Glob::new(path.as_bytes()),
         })
     }
@@ -293,16 +297,59 @@ impl UrlPattern {
         );
     }
 
+    /// Resolves literal hosts to policy host ids (`lookup` maps a lowercase host to its id).
+    pub(crate) fn resolve_host_ids(&mut self, lookup: impl Fn(&[u8]) -> Option<u16>) {
+        let list: Option<Vec<u16>> = match &self.hosts {
+            HostMatch::Glob(Glob::Exact(h)) => lookup(h).map(|id| vec![id]),
+            HostMatch::OneOf(hs) => hs.iter().map(|h| lookup(h)).collect(),
+            HostMatch::Glob(_) => None,
+        };
+        self.host_ids = list.map(Into::into);
+    }
+
+    /// [`UrlPattern::matches_bare_host`] with the request host's policy host id, which
+    /// replaces the string comparison when the pattern's hosts are policy hosts.
+    pub(crate) fn matches_host_id(
+        &self,
+        https: bool,
+        host_id: Option<u16>,
+        host: &[u8],
+        path_and_query: &[u8],
+    ) -> bool {
+        match &self.host_ids {
+            Some(ids) => {
+                let scheme_ok = match self.scheme {
+                    SchemeMatch::Any => true,
+                    SchemeMatch::Https => https,
+                    SchemeMatch::Http => !https,
+                };
+                scheme_ok
+                    && host_id.is_some_and(|id| ids.contains(&id))
+                    && self.path.matches(path_and_query, false)
+            }
+            None => self.matches_bare_host(https, host, path_and_query),
+        }
+    }
+
     /// Whether a request matches. `host` without or with a port, `path_and_query` as sent.
     #[must_use]
     pub fn matches(&self, https: bool, host: &[u8], path_and_query: &[u8]) -> bool {
+        self.matches_bare_host(https, strip_port(host.trim_ascii()), path_and_query)
+    }
+
+    /// [`UrlPattern::matches`] for a host already trimmed and without its port.
+    pub(crate) fn matches_bare_host(
+        &self,
+        https: bool,
+        host: &[u8],
+        path_and_query: &[u8],
+    ) -> bool {
         match self.scheme {
             SchemeMatch::Any => {}
             SchemeMatch::Https if !https => return false,
             SchemeMatch::Http if https => return false,
             _ => {}
         }
-        let host = strip_port(host);
         let host_ok = match &self.hosts {
             HostMatch::Glob(g) => g.matches(host, true),
             HostMatch::OneOf(list) => list.iter().any(|h| h.eq_ignore_ascii_case(host)),
@@ -314,19 +361,15 @@ impl UrlPattern {
 /// `host:port` -> `host`; bracketed IPv6 kept whole.
 pub(crate) fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {
-        return match memchr::memchr(b']', host) {
+        return match host.iter().position(|&b| b == b']') {
             Some(i) => host.get(..=i).unwrap_or(host),
             None => host,
         };
     }
-    match memchr::memrchr(b':', host) {
-        Some(i)
-            if host
-                .get(i + 1..)
-                .is_some_and(|p| p.iter().all(u8::is_ascii_digit)) =>
-        {
-            host.get(..i).unwrap_or(host)
-        }
+    // Walk back over the port's digits (a short loop; ports have at most 5).
+    let digits = host.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    match host.len().checked_sub(digits + 1) {
+        Some(colon) if host.get(colon) == Some(&b':') => host.get(..colon).unwrap_or(host),
         _ => host,
     }
 }

@@ -114,6 +114,9 @@ pub(crate) struct IdentityRules {
     pub(crate) country_header: Box<[u8]>,
     pub(crate) subdivision_header: Box<[u8]>,
     pub(crate) trace_header: Box<[u8]>,
+    /// For a header-name length, which of the five headers above have that length (bit 0:
+    /// client IP, 1: forwarded-for, 2: country, 3: subdivision, 4: trace).
+    pub(crate) by_len: [u8; 64],
 }
 
 /// The kind of challenge.
@@ -272,7 +275,10 @@ pub struct Policy {
     pub(crate) fields: FieldMap,
     pub(crate) identity: IdentityRules,
     pub(crate) services: Box<[Service]>,
+    /// Lowercase host -> host id (its position in `host_list`).
     pub(crate) hosts: FastMap<Box<[u8]>, u16>,
+    /// (lowercase host, service index), sorted by host; the position is the host id.
+    pub(crate) host_list: Box<[(Box<[u8]>, u16)]>,
     pub(crate) rules: Box<[RuleInfo]>,
     pub(crate) firewall: Box<[FwRule]>,
     pub(crate) fw_index: FirewallIndex,
@@ -417,13 +423,32 @@ impl Policy {
     }
 
     pub(crate) fn service_index(&self, host: &[u8]) -> Option<u16> {
-        let host = crate::pattern::strip_port(host.trim_ascii());
+        self.host_lookup(crate::pattern::strip_port(host.trim_ascii()))
+            .map(|(_, service)| service)
+    }
+
+    /// (host id, service index) for a host already trimmed and without its port.
+    pub(crate) fn host_lookup(&self, host: &[u8]) -> Option<(u16, u16)> {
+        // A handful of hosts: compare directly, no hashing.
+        if self.host_list.len() <= 16 {
+            let first = host.first().map(u8::to_ascii_lowercase);
+            return self
+                .host_list
+                .iter()
+                .position(|(h, _)| {
+                    h.len() == host.len()
+                        && h.first().copied() == first
+                        && crate::ascii::eq_lowercase(host, h)
+                })
+                .and_then(|i| Some((u16::try_from(i).ok()?, self.host_list.get(i)?.1)));
+        }
         let mut buf = [0u8; 255];
         let lower = buf.get_mut(..host.len())?;
         for (o, b) in lower.iter_mut().zip(host) {
             *o = b.to_ascii_lowercase();
         }
-        self.hosts.get(&*lower).copied()
+        let id = *self.hosts.get(&*lower)?;
+        Some((id, self.host_list.get(usize::from(id))?.1))
     }
 
     pub(crate) fn rule(&self, index: u16) -> Option<&RuleInfo> {

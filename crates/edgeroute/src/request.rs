@@ -64,14 +64,22 @@ impl<'a> RequestView<'a> {
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+            .map(|&(_, v)| v)
+    }
+
+    /// The first header named `lower` (which must be lowercase).
+    pub(crate) fn header_lower(&self, lower: &[u8]) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| crate::ascii::eq_lowercase(n, lower))
             .map(|&(_, v)| v)
     }
 
     /// The host: `host`, else the `Host` header.
     #[must_use]
     pub fn host(&self) -> Option<&'a [u8]> {
-        self.host.or_else(|| self.header(b"host"))
+        self.host.or_else(|| self.header_lower(b"host"))
     }
 
     /// The path, without the query string.

@@ -205,9 +205,21 @@ impl WindowState {
 
     /// The estimate, rounded up.
     fn estimate(&self, elapsed_us: u64, period_us: u64) -> u32 {
-        let scaled = u128::from(self.previous) * u128::from(period_us - elapsed_us)
-            + u128::from(self.current) * u128::from(period_us);
-        let est = scaled.div_ceil(u128::from(period_us));
+        // u64 arithmetic when it cannot overflow (the common case), u128 otherwise.
+        let remaining = period_us - elapsed_us;
+        let fast = u64::from(self.previous)
+            .checked_mul(remaining)
+            .and_then(|a| {
+                u64::from(self.current)
+                    .checked_mul(period_us)
+                    .and_then(|b| a.checked_add(b))
+            });
+        let est = match fast {
+            Some(scaled) => u128::from(scaled.div_ceil(period_us)),
+            None => (u128::from(self.previous) * u128::from(remaining)
+                + u128::from(self.current) * u128::from(period_us))
+            .div_ceil(u128::from(period_us)),
+        };
         u32::try_from(est).unwrap_or(u32::MAX)
     }
 
@@ -246,9 +258,21 @@ fn fits(
     elapsed_us: u64,
     period_us: u64,
 ) -> bool {
-    let lhs = u128::from(previous) * u128::from(period_us - elapsed_us)
-        + (u128::from(current) + u128::from(extra)) * u128::from(period_us);
-    lhs <= u128::from(limit) * u128::from(period_us)
+    let remaining = period_us - elapsed_us;
+    let lhs = u64::from(previous).checked_mul(remaining).and_then(|a| {
+        (u64::from(current) + u64::from(extra))
+            .checked_mul(period_us)
+            .and_then(|b| a.checked_add(b))
+    });
+    let rhs = u64::from(limit).checked_mul(period_us);
+    match (lhs, rhs) {
+        (Some(l), Some(r)) => l <= r,
+        _ => {
+            let lhs = u128::from(previous) * u128::from(remaining)
+                + (u128::from(current) + u128::from(extra)) * u128::from(period_us);
+            lhs <= u128::from(limit) * u128::from(period_us)
+        }
+    }
 }
 
 fn ceil_secs(us: u64) -> u32 {
