@@ -458,3 +458,111 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Golden miss counts: every policy on fixed Zipf traces, both modes. The numbers were recorded
+// from the implementation that matched libCacheSim in all 20 configurations of
+// `benches/libcachesim/run.sh`; any change to a policy's decisions shows up here.
+
+/// `(policy, capacity, misses, byte_misses)` over the three golden traces, summed per case.
+fn golden_counts() -> Vec<(String, String, u64, u64)> {
+    let traces: Vec<Vec<(u64, u32)>> = [(21, 0.7), (22, 1.0), (23, 1.3)]
+        .into_iter()
+        .map(|(seed, alpha)| zipf_trace(seed, 30_000, 5_000, alpha, 2_000))
+        .collect();
+    let mut out = Vec::new();
+    let variants = [
+        "s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1",
+        "s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3",
+        "wtinylfu:window-size=0.2,protected-ratio=0.5",
+    ];
+    for name in CachePolicy::NAMES.iter().chain(&variants) {
+        let policy: CachePolicy = name.parse().unwrap();
+        for cap in [
+            Capacity::objects(20),
+            Capacity::objects(250),
+            Capacity::objects(1_500),
+            Capacity::bytes(20_000),
+            Capacity::bytes(250_000),
+            Capacity::bytes(1_500_000),
+        ] {
+            let mut misses = 0;
+            let mut byte_misses = 0;
+            for trace in &traces {
+                let mut cache = new_cache(&policy, cap);
+                let s = replay(&mut cache, trace.iter().copied());
+                misses += s.misses;
+                byte_misses += s.byte_misses;
+            }
+            out.push(((*name).to_owned(), cap.to_string(), misses, byte_misses));
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_miss_counts() {
+    let got = golden_counts();
+    #[rustfmt::skip]
+    let want: &[(&str, &str, u64, u64)] = &[
+        ("lru", "20 objects", 64605, 64662094),
+        ("lru", "250 objects", 41427, 41789041),
+        ("lru", "1500 objects", 21720, 21834146),
+        ("lru", "20000 bytes", 64588, 64816016),
+        ("lru", "250000 bytes", 41525, 41895177),
+        ("lru", "1500000 bytes", 21804, 21917113),
+        ("fifo", "20 objects", 67623, 67325192),
+        ("fifo", "250 objects", 44707, 45023082),
+        ("fifo", "1500 objects", 24186, 24298062),
+        ("fifo", "20000 bytes", 67571, 67439600),
+        ("fifo", "250000 bytes", 44815, 45134910),
+        ("fifo", "1500000 bytes", 24275, 24408810),
+        ("clock", "20 objects", 63607, 63649964),
+        ("clock", "250 objects", 40549, 40902454),
+        ("clock", "1500 objects", 21268, 21364760),
+        ("clock", "20000 bytes", 63639, 63844931),
+        ("clock", "250000 bytes", 40659, 41013661),
+        ("clock", "1500000 bytes", 21342, 21430695),
+        ("sieve", "20 objects", 55379, 55938667),
+        ("sieve", "250 objects", 35543, 35592515),
+        ("sieve", "1500 objects", 20129, 20262995),
+        ("sieve", "20000 bytes", 55445, 56682752),
+        ("sieve", "250000 bytes", 35634, 35803390),
+        ("sieve", "1500000 bytes", 20206, 20342294),
+        ("s3fifo", "20 objects", 54972, 55693306),
+        ("s3fifo", "250 objects", 34948, 35177474),
+        ("s3fifo", "1500 objects", 20149, 20256034),
+        ("s3fifo", "20000 bytes", 54557, 55532348),
+        ("s3fifo", "250000 bytes", 35016, 35283182),
+        ("s3fifo", "1500000 bytes", 20166, 20286268),
+        ("wtinylfu", "20 objects", 55459, 56275828),
+        ("wtinylfu", "250 objects", 35927, 35984338),
+        ("wtinylfu", "1500 objects", 19947, 20057453),
+        ("wtinylfu", "20000 bytes", 54109, 55584214),
+        ("wtinylfu", "250000 bytes", 33793, 34798887),
+        ("wtinylfu", "1500000 bytes", 19442, 20143000),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "20 objects", 55641, 56436225),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "250 objects", 35655, 35920519),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "1500 objects", 20184, 20280030),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "20000 bytes", 54780, 56159389),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "250000 bytes", 35676, 35966373),
+        ("s3fifo:small-size-ratio=0.2,ghost-size-ratio=0,move-to-main-threshold=1", "1500000 bytes", 20230, 20337957),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "20 objects", 90000, 83960745),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "250 objects", 34596, 34836574),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "1500 objects", 19850, 19971138),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "20000 bytes", 59466, 70647378),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "250000 bytes", 34597, 34838691),
+        ("s3fifo:small-size-ratio=0.05,ghost-size-ratio=0.5,move-to-main-threshold=3", "1500000 bytes", 19905, 20032651),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "20 objects", 57893, 58656940),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "250 objects", 37355, 37482851),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "1500 objects", 20044, 20184142),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "20000 bytes", 55776, 57259074),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "250000 bytes", 34848, 35879627),
+        ("wtinylfu:window-size=0.2,protected-ratio=0.5", "1500000 bytes", 19631, 20357274),
+    ];
+    let got: Vec<(&str, &str, u64, u64)> = got
+        .iter()
+        .map(|(p, c, m, b)| (p.as_str(), c.as_str(), *m, *b))
+        .collect();
+    assert_eq!(got, want);
+}
