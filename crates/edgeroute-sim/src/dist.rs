@@ -300,6 +300,62 @@ impl Alias {
     }
 }
 
+/// A weighted choice among items that carries the items with the alias table, so a draw
+/// touches one table entry (two when it takes the alias) and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedTable<T> {
+    entries: Vec<Entry<T>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Entry<T> {
+    prob: f64,
+    alias: u32,
+    item: T,
+}
+
+impl<T: Copy> WeightedTable<T> {
+    /// From `(item, weight)` pairs; `None` when the weights are empty or sum to zero.
+    #[must_use]
+    pub fn new(items: &[(T, f64)]) -> Option<Self> {
+        let weights: Vec<f64> = items.iter().map(|(_, w)| *w).collect();
+        let alias = Alias::new(&weights)?;
+        let entries = items
+            .iter()
+            .zip(alias.prob.iter().zip(&alias.alias))
+            .map(|(&(item, _), (&prob, &alias))| Entry { prob, alias, item })
+            .collect();
+        Some(WeightedTable { entries })
+    }
+
+    /// One item, drawn with probability proportional to its weight.
+    #[inline]
+    pub fn sample(&self, rng: &mut SimRng) -> Option<T> {
+        let r = rng.next_u64();
+        let n = self.entries.len() as u64;
+        let i = ((u128::from(r) * u128::from(n)) >> 64) as usize;
+        let u = (r & 0x1F_FFFF) as f64 * (1.0 / (1u64 << 21) as f64);
+        let e = self.entries.get(i)?;
+        if u < e.prob {
+            Some(e.item)
+        } else {
+            self.entries.get(e.alias as usize).map(|a| a.item)
+        }
+    }
+
+    /// The number of items.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none (never for a constructed table).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +420,18 @@ mod tests {
         assert!((28_800..31_200).contains(&counts[2]), "{counts:?}");
         assert!(Alias::new(&[]).is_none());
         assert!(Alias::new(&[0.0]).is_none());
+    }
+
+    #[test]
+    fn weighted_table_matches_the_alias_table() {
+        let items = [('a', 1.0), ('b', 0.0), ('c', 3.0), ('d', 6.0)];
+        let t = WeightedTable::new(&items).unwrap();
+        let a = Alias::new(&[1.0, 0.0, 3.0, 6.0]).unwrap();
+        let (mut r1, mut r2) = (SimRng::seed_from(3), SimRng::seed_from(3));
+        for _ in 0..10_000 {
+            let x = t.sample(&mut r1).unwrap();
+            let y = items[a.sample(&mut r2)].0;
+            assert_eq!(x, y);
+        }
     }
 }

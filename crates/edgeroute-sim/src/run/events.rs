@@ -227,6 +227,58 @@ pub(crate) fn probe_timeline(
     out
 }
 
+/// The probes a shard must apply to see the same health as with all of them.
+///
+/// A monitor's state machine (the engine's: a result extends its own run and resets the
+/// other; the status changes when a run reaches `consecutive_down` / `consecutive_up`) only
+/// ever changes status at the last probe of a run of equal results, and that run started
+/// from a reset counter. So keeping, per endpoint, just the runs that end in a status change
+/// (found by replaying the timeline through a real health table) makes every status change
+/// happen at the same probe and time, and leaves the status unchanged in between. Only the
+/// table's count of checks differs, which the simulator never reads. In a healthy day this
+/// keeps a handful of the ~130,000 probes each shard's engine would otherwise apply.
+pub(crate) fn status_changing_probes(
+    routing: &edgeroute::routing::CompiledRouting,
+    probes: &[ProbeReport],
+    endpoints: &[edgeroute::routing::EndpointId],
+) -> Vec<ProbeReport> {
+    let table = edgeroute::routing::HealthTable::new();
+    table.register(routing);
+    // Per endpoint: indices (into `probes`) of the current run of equal results.
+    let mut runs: Vec<Vec<usize>> = vec![Vec::new(); endpoints.len()];
+    let mut keep = vec![false; probes.len()];
+    for (i, p) in probes.iter().enumerate() {
+        let Some(&ep) = endpoints.get(p.endpoint as usize) else {
+            continue;
+        };
+        let Some(run) = runs.get_mut(p.endpoint as usize) else {
+            continue;
+        };
+        let same = run
+            .last()
+            .and_then(|&j| probes.get(j))
+            .is_some_and(|q| q.ok == p.ok);
+        if !same {
+            run.clear();
+        }
+        run.push(i);
+        let effect = table.report_probe_endpoint(routing, ep, p.ok, p.t_us / 1000);
+        if effect.became_up + effect.became_down > 0 {
+            for &j in run.iter() {
+                if let Some(k) = keep.get_mut(j) {
+                    *k = true;
+                }
+            }
+            run.clear();
+        }
+    }
+    probes
+        .iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(*p))
+        .collect()
+}
+
 /// Whether a region is down at `t`, the latency added there and the error rate seen by
 /// requests for every service (probes see service-wide degradations only).
 fn endpoint_truth(region: Option<u16>, events: &[EventPlan], t: u64) -> (bool, u64, f64) {
@@ -286,6 +338,61 @@ mod tests {
             let in_outage = (100_000_000..200_000_000).contains(&start);
             assert_eq!(!r.ok, in_outage, "{r:?}");
         }
+    }
+
+    #[test]
+    fn status_changing_probes_give_the_same_health() {
+        let (policy, _) = edgeroute::Policy::from_toml_str(
+            include_str!("../../../../policies/aybiza.toml"),
+            "aybiza.toml",
+            Some("production"),
+        )
+        .unwrap();
+        let rt = policy.routing().unwrap();
+        let endpoints: Vec<_> = rt.probe_targets().map(|p| p.endpoint).collect();
+        assert!(endpoints.len() >= 4);
+        // Flaky endpoints (runs of every length) and a long outage of the first two.
+        let mut rng = SimRng::seed_from(7);
+        let mut full = Vec::new();
+        for (e, _) in endpoints.iter().enumerate() {
+            let flaky = 0.05 * (e % 4) as f64;
+            for k in 0..2_000u64 {
+                let out = e < 2 && (500..800).contains(&k);
+                full.push(ProbeReport {
+                    t_us: k * 10_000_000 + e as u64,
+                    endpoint: u32::try_from(e).unwrap(),
+                    ok: !out && !rng.chance(flaky),
+                });
+            }
+        }
+        full.sort_unstable();
+        let kept = status_changing_probes(rt, &full, &endpoints);
+        assert!(
+            kept.len() < full.len() / 4,
+            "{} of {}",
+            kept.len(),
+            full.len()
+        );
+        assert!(!kept.is_empty());
+        let (a, b) = (
+            edgeroute::routing::HealthTable::new(),
+            edgeroute::routing::HealthTable::new(),
+        );
+        a.register(rt);
+        b.register(rt);
+        let mut next = kept.iter().peekable();
+        for p in &full {
+            let ep = endpoints[p.endpoint as usize];
+            let _ = a.report_probe_endpoint(rt, ep, p.ok, p.t_us / 1000);
+            if next.peek() == Some(&p) {
+                let _ = b.report_probe_endpoint(rt, ep, p.ok, p.t_us / 1000);
+                next.next();
+            }
+            for &e in &endpoints {
+                assert_eq!(a.probe_status(rt, e), b.probe_status(rt, e), "at {p:?}");
+            }
+        }
+        assert!(next.next().is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! Every shard and region has its own random stream and its own statistics, merged in index
 //! order at the end, so the report is byte-identical on any number of threads.
 
+mod barrier;
 mod events;
 mod net;
 mod origin_side;
@@ -25,7 +26,7 @@ mod tier;
 mod totals;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Barrier, Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use edgeroute::routing::{EndpointId, ProbeStatus};
 use edgeroute::{Engine, Policy};
@@ -710,6 +711,11 @@ impl Simulation {
             &events,
             regions.len(),
         );
+        // Every shard's engine applies the probes: only those that change a status matter.
+        let probes = match routing {
+            Some(rt) => events::status_changing_probes(rt, &probes, &probe_endpoints),
+            None => probes,
+        };
         let fields = {
             let sc = policy.scheme();
             match (
@@ -995,7 +1001,7 @@ impl Simulation {
         progress: &mut dyn FnMut(u64),
     ) -> Result<Report, SimError> {
         let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            0 => self.auto_threads(),
             n => n,
         }
         .min(self.shards.len().max(self.sides.len()))
@@ -1039,6 +1045,21 @@ impl Simulation {
         self.finish()
     }
 
+    /// One thread per core when an epoch holds enough work to split (a few thousand requests);
+    /// otherwise one thread, since the three synchronisations per epoch would cost more than
+    /// they save. The report is the same either way.
+    fn auto_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let peak_rate = self.ctx.traffic.rate * self.ctx.traffic.shape.max()
+            + self.ctx.traffic.attacks.iter().map(|a| a.rate).sum::<f64>();
+        let per_epoch = peak_rate * self.ctx.epoch_us as f64 / 1e6;
+        if self.ctx.trace.is_some() || per_epoch >= 2_000.0 {
+            cores
+        } else {
+            1
+        }
+    }
+
     fn run_threads(
         &mut self,
         threads: usize,
@@ -1056,7 +1077,7 @@ impl Simulation {
             .collect();
         let state = RwLock::new(std::mem::take(&mut self.state));
         let window = Mutex::new((0u64, 0u64, false)); // (from, to, done)
-        let barrier = Barrier::new(threads);
+        let barrier = barrier::SpinBarrier::new(threads);
         let mut result = Ok(());
         // Worker `w` runs shards w, w + threads, ... then regions w, w + threads, ...
         let stage_a = |w: usize, from: u64, to: u64| {

@@ -20,7 +20,8 @@ use crate::traffic::{Arrival, ShardTraffic, Source};
 /// A request ready for the engine, whatever produced it.
 pub(crate) struct Req<'a> {
     pub t_us: u64,
-    /// Index in the client table (synthetic traffic), for DNS caching.
+    /// Index among the shard's clients (synthetic traffic, [`Arrival::local`]), for DNS
+    /// caching.
     pub client: Option<u32>,
     pub client_ip: &'a [u8],
     pub country: &'a [u8],
@@ -64,8 +65,9 @@ pub(crate) struct Shard {
     path_buf: Vec<u8>,
     /// Requests routed to a region after its failure was detected (should stay 0).
     pub routed_after_detection: u64,
-    /// Per client: when its DNS answer expires (seconds of virtual time + 1; 0 = never
-    /// resolved). Allocated on first use.
+    /// Per client of this shard (by [`Arrival::local`], so the table is dense): when its DNS
+    /// answer expires (seconds of virtual time + 1; 0 = never resolved). Allocated on first
+    /// use.
     dns_expiry: Vec<u32>,
     trace_requests: u64,
     /// Attack requests and their outcomes, when asked for.
@@ -203,7 +205,7 @@ impl Shard {
                 };
                 Req {
                     t_us: a.t_us,
-                    client: Some(a.client),
+                    client: Some(a.local),
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
@@ -233,7 +235,7 @@ impl Shard {
                 path.extend_from_slice(&att.path);
                 Req {
                     t_us: a.t_us,
-                    client: Some(a.client),
+                    client: Some(a.local),
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
@@ -312,7 +314,7 @@ impl Shard {
         if let Some(c) = self.stats.classes.get_mut(usize::from(r.class)) {
             c.requests += 1;
         }
-        self.count_dns(ctx, r);
+        self.count_dns(r);
         let mut decision = self.decide(ctx, r, t);
         let action_slot = action_index(decision.action);
         if let Some(a) = self.stats.actions.get_mut(action_slot) {
@@ -476,12 +478,12 @@ impl Shard {
     /// Counts an authoritative DNS query when the client's cached answer (300 s, Cloudflare's
     /// TTL for proxied records) has expired. Trace rows have no client table: one query per ten
     /// requests is assumed.
-    fn count_dns(&mut self, ctx: &Ctx, r: &Req<'_>) {
+    fn count_dns(&mut self, r: &Req<'_>) {
         const DNS_TTL_S: u64 = 300;
         match r.client {
             Some(c) => {
                 if self.dns_expiry.is_empty() {
-                    self.dns_expiry = vec![0; ctx.population.clients.len()];
+                    self.dns_expiry = vec![0; self.traffic.local_clients()];
                 }
                 let now_s = r.t_us / 1_000_000;
                 if let Some(exp) = self.dns_expiry.get_mut(c as usize)

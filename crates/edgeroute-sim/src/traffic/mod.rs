@@ -20,7 +20,7 @@ pub use population::{Client, Group, Population};
 pub use shape::{DEFAULT_SHAPE, DailyShape};
 pub use template::{Template, push_u64};
 
-use crate::dist::{Alias, LogNormal, Zipf, exponential};
+use crate::dist::{Alias, LogNormal, WeightedTable, Zipf, exponential};
 use crate::rng::{SimRng, label_hash, mix64};
 use crate::scenario::model::{ClassConfig, EventConfig, EventKind};
 
@@ -160,6 +160,9 @@ pub struct Arrival {
     pub t_us: u64,
     /// Index into the client table.
     pub client: u32,
+    /// Index among the generating shard's clients (normal clients first, then each attack's
+    /// in turn), below [`ShardTraffic::local_clients`]: for per-client state a shard keeps.
+    pub local: u32,
     /// Class index (normal traffic), or 0 for attacks.
     pub class: u16,
     /// Where it comes from.
@@ -342,15 +345,26 @@ impl TrafficModel {
     }
 }
 
+/// A client as the generator needs it (kept in the weighted table, so a draw is one lookup).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShardClient {
+    client: u32,
+    local: u32,
+    group: u32,
+    utc_offset_h: f64,
+}
+
 /// A shard's traffic generator: its clients and random stream.
 #[derive(Debug, Clone)]
 pub struct ShardTraffic {
-    clients: Vec<u32>,
-    client_alias: Option<Alias>,
+    /// The shard's clients with their group and UTC offset, weighted by activity.
+    client_table: Option<WeightedTable<ShardClient>>,
     /// Share of all normal traffic this shard carries.
     pub weight: f64,
     /// Per attack (same order as [`TrafficModel::attacks`]): this shard's attack clients.
     attack_clients: Vec<Vec<u32>>,
+    /// Per attack: the local index of its first client here.
+    attack_base: Vec<u32>,
     attack_total: Vec<u32>,
     rng: SimRng,
     /// UTC offsets (hours) of the groups this shard's clients live in.
@@ -403,16 +417,51 @@ impl ShardTraffic {
             .collect();
         offsets.sort_by(f64::total_cmp);
         offsets.dedup();
+        let mut next = u32::try_from(clients.len()).unwrap_or(u32::MAX);
+        let attack_base = attack_clients
+            .iter()
+            .map(|a| {
+                let base = next;
+                next = next.saturating_add(u32::try_from(a.len()).unwrap_or(u32::MAX));
+                base
+            })
+            .collect();
         ShardTraffic {
+            attack_base,
             offsets,
             bound_cache: None,
-            client_alias: Alias::new(&weights),
-            clients,
+            client_table: WeightedTable::new(
+                &clients
+                    .iter()
+                    .zip(&weights)
+                    .zip(0u32..)
+                    .filter_map(|((&i, &w), local)| {
+                        let c = population.clients.get(i as usize)?;
+                        let g = population.groups.get(c.group as usize)?;
+                        Some((
+                            ShardClient {
+                                client: i,
+                                local,
+                                group: c.group,
+                                utc_offset_h: g.utc_offset_h,
+                            },
+                            w,
+                        ))
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             weight,
             attack_clients,
             attack_total,
             rng: SimRng::stream(seed, "traffic", u64::from(shard)),
         }
+    }
+
+    /// How many clients (normal and attack) this shard has: the bound of [`Arrival::local`].
+    #[must_use]
+    pub fn local_clients(&self) -> usize {
+        self.client_table.as_ref().map_or(0, WeightedTable::len)
+            + self.attack_clients.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Appends this shard's arrivals in `[from, to)` microseconds to `out`, in time order.
@@ -475,7 +524,7 @@ impl ShardTraffic {
         to: u64,
         out: &mut Vec<Arrival>,
     ) {
-        if self.client_alias.is_none() || model.class_alias.is_none() {
+        if self.client_table.is_none() || model.class_alias.is_none() {
             return;
         }
         // Thinning bound over [from, to): the shard's own hourly shape maximum (tighter than
@@ -486,7 +535,7 @@ impl ShardTraffic {
         for h in first_hour..=last_hour {
             shape_bound = shape_bound.max(self.hour_bound(model, h));
         }
-        let (Some(client_alias), Some(class_alias)) = (&self.client_alias, &model.class_alias)
+        let (Some(client_table), Some(class_alias)) = (&self.client_table, &model.class_alias)
         else {
             return;
         };
@@ -508,14 +557,7 @@ impl ShardTraffic {
                 break;
             }
             let t_us = t as u64;
-            let ci = client_alias.sample(&mut self.rng);
-            let Some(&client) = self.clients.get(ci) else {
-                continue;
-            };
-            let Some(c) = population.clients.get(client as usize) else {
-                continue;
-            };
-            let Some(g) = population.groups.get(c.group as usize) else {
+            let Some(pick) = client_table.sample(&mut self.rng) else {
                 continue;
             };
             let mut class = if class_first {
@@ -523,11 +565,15 @@ impl ShardTraffic {
             } else {
                 0
             };
-            let local = model.utc_hour(t_us) + g.utc_offset_h;
+            let local = model.utc_hour(t_us) + pick.utc_offset_h;
             let mut keep = model.shape.factor(local);
             if has_surges {
                 let k16 = u16::try_from(class).unwrap_or(0);
-                keep *= model.surge_factor(t_us, g.country, k16, class_first);
+                let country = population
+                    .groups
+                    .get(pick.group as usize)
+                    .map_or("", |g| g.country);
+                keep *= model.surge_factor(t_us, country, k16, class_first);
             }
             if self.rng.next_f64() * bound >= keep {
                 continue;
@@ -541,7 +587,8 @@ impl ShardTraffic {
                 .map_or(1, |k| k.zipf.sample(&mut self.rng));
             out.push(Arrival {
                 t_us,
-                client,
+                client: pick.client,
+                local: pick.local,
                 class: u16::try_from(class).unwrap_or(0),
                 source: Source::Normal,
                 rank,
@@ -582,9 +629,11 @@ impl ShardTraffic {
                 let Some(&client) = usize::try_from(i).ok().and_then(|i| mine.get(i)) else {
                     continue;
                 };
+                let base = self.attack_base.get(k).copied().unwrap_or(0);
                 out.push(Arrival {
                     t_us,
                     client,
+                    local: base.saturating_add(u32::try_from(i).unwrap_or(0)),
                     class: 0,
                     source: Source::Attack(a.event),
                     rank: 1,
