@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edgeroute::{Engine, Policy, RequestView, Timestamp};
-use edgeroute_rules::{FieldId, Value};
+use edgeroute::{FieldId, Value};
 
 const AYBIZA: &str = include_str!("../../policies/aybiza.toml");
 /// The design's policy text (for helpers that reuse this file).

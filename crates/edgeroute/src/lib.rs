@@ -108,6 +108,9 @@ pub use decision::{
     Action, CacheDirective, Decision, Explanation, MAX_MATCHED, MatchedRules, RouteChoice, Step,
 };
 pub use diag::{Diagnostic, KeyPath, PolicyErrors, Severity};
+/// Rules-language field ids and values, for the extra fields a gateway supplies in
+/// [`RequestView::fields`] (such as `cf.threat_score`) without depending on `edgeroute-rules`.
+pub use edgeroute_rules::{FieldId, Value};
 pub use engine::{Engine, GeoLookup};
 pub use identity::{CountryCode, SubdivisionCode, TrustedProxies};
 pub use policy::{ContentClass, Phase, Policy, RuleInfo, Service};

@@ -10,7 +10,8 @@
 use std::net::IpAddr;
 
 use edgeroute::{Action, Engine, Policy, RequestView, Timestamp};
-use edgeroute_rules::Value;
+// Rules fields through the re-export a gateway uses (no dependency on edgeroute-rules).
+use edgeroute::{FieldId, Value};
 
 const AYBIZA: &str = include_str!("../../../policies/aybiza.toml");
 const CF_PEER: &str = "198.41.128.5";
@@ -68,7 +69,7 @@ impl Req {
         &self,
         engine: &Engine,
         at: f64,
-        fields: &[(edgeroute_rules::FieldId, Value<'_>)],
+        fields: &[(FieldId, Value<'_>)],
     ) -> edgeroute::Decision {
         let headers: Vec<(&[u8], &[u8])> = self
             .headers
@@ -399,7 +400,7 @@ fn decide_does_not_allocate_on_the_common_path() {
               host: &'static [u8],
               path: &'static [u8],
               headers: &'static [(&'static [u8], &'static [u8])],
-              fields: &'static [(edgeroute_rules::FieldId, Value<'static>)]| {
+              fields: &'static [(FieldId, Value<'static>)]| {
         RequestView {
             method,
             host: Some(host),
@@ -827,13 +828,13 @@ mod properties {
         )
     }
 
-    fn run(engine: &Engine, r: &ArbReq, ts: edgeroute_rules::FieldId) -> edgeroute::Decision {
+    fn run(engine: &Engine, r: &ArbReq, ts: FieldId) -> edgeroute::Decision {
         let headers: Vec<(&[u8], &[u8])> = r
             .headers
             .iter()
             .map(|(n, v)| (n.as_slice(), v.as_slice()))
             .collect();
-        let fields: Vec<(edgeroute_rules::FieldId, Value<'_>)> =
+        let fields: Vec<(FieldId, Value<'_>)> =
             r.threat.map(|t| (ts, Value::Int(t))).into_iter().collect();
         let req = RequestView {
             method: &r.method,

@@ -1,34 +1,45 @@
-//! The in-process counter store: a fixed-size, sharded, set-associative table.
+//! The in-process counter store: a fixed-size, sharded, two-choice set-associative table whose
+//! buckets are one 64-byte cache line each.
 
 use std::sync::Mutex;
 
 use super::{CounterStore, RateCheck, RateOutcome, WindowState};
 
-/// Slots per bucket: a key lives in one of the 8 slots of either of the two buckets its hash
-/// selects. Eight 8-byte key hashes fill one 64-byte cache line.
-const WAYS: usize = 8;
+/// Slots per bucket: three 20-byte slots fit one 64-byte cache line.
+const WAYS: usize = 3;
+/// `u32` words per slot: tag, window, current, previous, mitigation end.
+const WORDS: usize = 5;
+/// `u32` words per bucket (one cache line; the last word is unused).
+const BUCKET_WORDS: usize = 16;
 /// Number of independently locked shards.
 const SHARDS: usize = 64;
 
 /// An in-process [`CounterStore`] with a fixed key budget.
 ///
 /// # Memory
-/// Each slot is 24 bytes: the key hash (8 bytes, in a per-bucket array of keys that fills exactly
-/// one cache line, so finding a key touches one line) and its state (16 bytes: window index and
-/// count, previous count and mitigation end). The table is allocated zeroed up front, so the
-/// operating system only backs the pages that keys actually touch. The budget is rounded up to a
-/// power of two multiple of `64 × 8` slots.
+/// Each slot is 20 bytes: a 32-bit tag of the key hash and the complete [`WindowState`]
+/// (window index, current and previous count, mitigation end). Three slots make a bucket of
+/// exactly one cache line, so a check of a key in its first bucket touches one line of memory.
+/// The table is allocated zeroed up front, so the operating system only backs the pages keys
+/// actually touch. The budget is rounded up to a power of two number of buckets per shard
+/// (64 shards of 3-slot buckets), so the table holds between 1 and 2 times the budget; with the
+/// default budget it is 33.5 bytes per budgeted key.
 ///
 /// # Eviction rule
-/// A key may live in either of two buckets of 8 slots, chosen by independent bits of its hash
-/// (a new key takes a free slot in the emptier one; when both are full, one resident key may
-/// move to its own other bucket to make room). When no room can be made, the new key replaces
-/// the candidate whose key was **least recently active** (oldest window index; on a tie, the
-/// lowest current count). Keys idle for more than one period hold nothing that matters (their
-/// estimate is 0) and are the first to go, so eviction only loses information when more keys
-/// are active at once than the budget holds. An evicted key restarts from zero, which can only
-/// let a client through, never refuse one wrongly. The accuracy with one million distinct keys
-/// is measured by a test (see the crate README).
+/// A key may live in either of two buckets (partial-key cuckoo hashing: the second bucket is
+/// the first one XOR a hash of the tag, so a resident's other bucket is known without its
+/// key). A new key takes a free slot in the emptier bucket; when both are full, residents may
+/// move to their other buckets (a cuckoo path of at most two moves) to make room. When no room
+/// can be made, the new key replaces the candidate that was **least recently active** (oldest
+/// window index; on a tie, the lowest current count). Keys idle for more than one period hold
+/// nothing that matters (their estimate is 0) and are the first to go, so eviction only loses
+/// information when more keys are active at once than the table holds. An evicted key restarts
+/// from zero, which can only let a client through, never refuse one wrongly. The accuracy with
+/// one million distinct keys is measured by a test (see the crate README).
+///
+/// A key is identified by its pair of buckets and a 32-bit tag: two live keys sharing both are
+/// counted together (for a key not in the table, the chance that one of the 6 candidate slots
+/// carries its tag is about 6 in 2^32).
 ///
 /// # Concurrency
 /// 64 shards, each behind its own mutex, chosen by the top bits of the key hash; a check holds
@@ -38,14 +49,16 @@ pub struct MemoryCounterStore {
     bucket_mask: usize,
 }
 
+/// A slot is named by the offset of its first word from `Shard::base`:
+/// `bucket × BUCKET_WORDS + way × WORDS`.
+type Slot = usize;
+
 struct Shard {
-    /// Key hashes, 8 per bucket; bucket `b` starts at `base + 8 b`.
-    // INVARIANT: keys.len() == base + (bucket_mask + 1) * WAYS, and `base` makes every bucket
-    // start on a 64-byte boundary.
-    keys: Vec<u64>,
+    /// The buckets as `u32` words; bucket `b` starts at `base + 16 b`.
+    // INVARIANT: words.len() == base + (bucket_mask + 1) * BUCKET_WORDS, and `base` makes every
+    // bucket start on a 64-byte boundary.
+    words: Vec<u32>,
     base: usize,
-    /// Packed state per slot: `[window << 32 | current, previous << 32 | mitigated_until_s]`.
-    vals: Vec<[u64; 2]>,
     len: usize,
 }
 
@@ -53,61 +66,103 @@ impl Shard {
     fn new(buckets: usize) -> Self {
         // `vec![0; n]` allocates zeroed memory lazily; the extra line lets every bucket start
         // on a cache-line boundary wherever the allocator put the array.
-        let keys = vec![0u64; buckets * WAYS + WAYS];
-        let misalign = (keys.as_ptr() as usize % 64) / 8;
-        let base = (WAYS - misalign) % WAYS;
+        let words = vec![0u32; buckets * BUCKET_WORDS + BUCKET_WORDS];
+        let misalign = (words.as_ptr() as usize % 64) / 4;
+        let base = (BUCKET_WORDS - misalign) % BUCKET_WORDS;
         Shard {
-            keys,
+            words,
             base,
-            vals: vec![[0u64; 2]; buckets * WAYS],
             len: 0,
         }
     }
 
-    fn key(&self, slot: usize) -> u64 {
-        self.keys.get(self.base + slot).copied().unwrap_or(0)
-    }
-
-    fn bucket_keys(&self, bucket: usize) -> &[u64] {
-        let start = self.base + bucket * WAYS;
-        self.keys.get(start..start + WAYS).unwrap_or(&[])
-    }
-
-    fn state(&self, slot: usize) -> WindowState {
-        self.vals.get(slot).map(unpack).unwrap_or_default()
-    }
-
-    fn put(&mut self, slot: usize, key: u64, state: &WindowState) {
-        if let Some(k) = self.keys.get_mut(self.base + slot) {
-            *k = key;
-        }
-        if let Some(v) = self.vals.get_mut(slot) {
-            *v = pack(state);
+    /// The five words of a slot.
+    fn get(&self, slot: Slot) -> [u32; WORDS] {
+        let i = self.base + slot;
+        match self.words.get(i..i + WORDS) {
+            Some(&[a, b, c, d, e]) => [a, b, c, d, e],
+            _ => [0; WORDS],
         }
     }
 
-    fn clear(&mut self, slot: usize) {
-        self.put(slot, 0, &WindowState::default());
+    fn set(&mut self, slot: Slot, v: [u32; WORDS]) {
+        let i = self.base + slot;
+        if let Some(dst) = self.words.get_mut(i..i + WORDS) {
+            dst.copy_from_slice(&v);
+        }
+    }
+
+    fn tag(&self, slot: Slot) -> u32 {
+        self.words.get(self.base + slot).copied().unwrap_or(0)
+    }
+
+    /// The slot of bucket `bucket` holding `tag`.
+    fn find(&self, bucket: usize, tag: u32) -> Option<Slot> {
+        slots(bucket).find(|&s| self.tag(s) == tag)
+    }
+
+    /// The first free slot of a bucket and how many slots it has in use.
+    fn free(&self, bucket: usize) -> (Option<Slot>, usize) {
+        let free = slots(bucket).find(|&s| self.tag(s) == 0);
+        let used = slots(bucket).filter(|&s| self.tag(s) != 0).count();
+        (free, used)
     }
 }
 
+/// The slots of a bucket.
+fn slots(bucket: usize) -> impl Iterator<Item = Slot> + Clone {
+    (0..WAYS).map(move |way| bucket * BUCKET_WORDS + way * WORDS)
+}
+
+/// The bucket a slot belongs to.
+fn bucket_of(slot: Slot) -> usize {
+    slot / BUCKET_WORDS
+}
+
+fn unpack(w: [u32; WORDS]) -> WindowState {
+    let [_, window, current, previous, mitigated_until_s] = w;
+    WindowState {
+        window,
+        current,
+        previous,
+        mitigated_until_s,
+    }
+}
+
+fn pack(tag: u32, s: &WindowState) -> [u32; WORDS] {
+    [tag, s.window, s.current, s.previous, s.mitigated_until_s]
+}
+
+/// The nonzero tag of a key hash (0 marks a free slot).
+fn tag_of(key: u64) -> u32 {
+    #[expect(clippy::cast_possible_truncation, reason = "folding a hash to 32 bits")]
+    let t = (key as u32) ^ ((key >> 32) as u32);
+    t.max(1)
+}
+
+/// The other bucket of a key with `tag` that lives in `bucket` (an involution).
+fn alternate(bucket: usize, tag: u32, mask: usize) -> usize {
+    let h = u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    (bucket ^ usize::try_from(h).unwrap_or(0)) & mask
+}
+
 impl MemoryCounterStore {
-    /// The default key budget: 1,048,576 keys (24 MiB of address space).
+    /// The default key budget: 1,048,576 keys (a 33.5 MB table).
     pub const DEFAULT_KEY_BUDGET: u64 = 1 << 20;
 
-    /// A store holding at most about `key_budget` keys (rounded up as described above; at most
+    /// A store holding at least `key_budget` keys (rounded up as described above; at most
     /// [`crate::MAX_KEY_BUDGET`]).
     #[must_use]
     pub fn new(key_budget: u64) -> Self {
         let per_shard = key_budget
             .min(crate::compile::MAX_KEY_BUDGET)
             .div_ceil(SHARDS as u64)
-            .max(WAYS as u64);
+            .max(1);
         let buckets = per_shard
             .div_ceil(WAYS as u64)
             .checked_next_power_of_two()
             .unwrap_or(1 << 40);
-        let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / 2 / WAYS);
+        let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / 2 / BUCKET_WORDS);
         let shards = (0..SHARDS)
             .map(|_| Mutex::new(Shard::new(buckets)))
             .collect();
@@ -126,7 +181,7 @@ impl MemoryCounterStore {
     /// Bytes of the table (address space; resident memory is what keys touched).
     #[must_use]
     pub fn table_bytes(&self) -> usize {
-        self.capacity() * (std::mem::size_of::<u64>() + std::mem::size_of::<[u64; 2]>())
+        (self.bucket_mask + 1) * BUCKET_WORDS * std::mem::size_of::<u32>() * SHARDS
     }
 }
 
@@ -144,60 +199,60 @@ impl std::fmt::Debug for MemoryCounterStore {
     }
 }
 
-fn buckets_of(key: u64, mask: usize) -> (usize, usize) {
-    (
-        usize::try_from(key).unwrap_or(0) & mask,
-        usize::try_from(key >> 26).unwrap_or(0) & mask,
-    )
+/// Moves `from` (a slot of `bucket`) to the free slot `to`, leaving `from` free.
+fn shift(shard: &mut Shard, from: Slot, to: Slot) {
+    let v = shard.get(from);
+    shard.set(to, v);
+    shard.set(from, [0; WORDS]);
 }
 
-/// Moves one key of the full buckets `from` to its other bucket when that has a free slot;
-/// returns the slot freed.
-fn relocate(shard: &mut Shard, from: [usize; 2], mask: usize) -> Option<usize> {
+/// Makes room in one of the full buckets `from` by moving residents along a cuckoo path of at
+/// most two moves (each resident to its other bucket); returns the slot freed. Bounded: at
+/// most 2 + 6 + 18 buckets are looked at.
+fn relocate(shard: &mut Shard, from: [usize; 2], mask: usize) -> Option<Slot> {
+    // One move: a resident of `from` whose other bucket has room.
     for bucket in from {
-        for i in bucket * WAYS..(bucket + 1) * WAYS {
-            let key = shard.key(i);
-            let (a, b) = buckets_of(key, mask);
-            let other = if a == bucket { b } else { a };
+        for slot in slots(bucket) {
+            let other = alternate(bucket, shard.tag(slot), mask);
             if other == bucket {
                 continue;
             }
-            let Some(free) = (other * WAYS..(other + 1) * WAYS).find(|&j| shard.key(j) == 0) else {
+            if let (Some(free), _) = shard.free(other) {
+                shift(shard, slot, free);
+                return Some(slot);
+            }
+        }
+    }
+    // Two moves: make room in a resident's other bucket first.
+    for bucket in from {
+        for slot in slots(bucket) {
+            let mid = alternate(bucket, shard.tag(slot), mask);
+            if mid == bucket {
                 continue;
-            };
-            let state = shard.state(i);
-            shard.put(free, key, &state);
-            shard.clear(i);
-            return Some(i);
+            }
+            for mid_slot in slots(mid) {
+                let far = alternate(mid, shard.tag(mid_slot), mask);
+                if far == mid || far == bucket {
+                    continue;
+                }
+                if let (Some(free), _) = shard.free(far) {
+                    shift(shard, mid_slot, free);
+                    shift(shard, slot, mid_slot);
+                    return Some(slot);
+                }
+            }
         }
     }
     None
 }
 
-fn unpack(v: &[u64; 2]) -> WindowState {
-    #[expect(clippy::cast_possible_truncation, reason = "unpacking two u32 halves")]
-    WindowState {
-        window: (v[0] >> 32) as u32,
-        current: v[0] as u32,
-        previous: (v[1] >> 32) as u32,
-        mitigated_until_s: v[1] as u32,
-    }
-}
-
-fn pack(s: &WindowState) -> [u64; 2] {
-    [
-        (u64::from(s.window) << 32) | u64::from(s.current),
-        (u64::from(s.previous) << 32) | u64::from(s.mitigated_until_s),
-    ]
-}
-
 impl CounterStore for MemoryCounterStore {
     fn check(&self, query: &RateCheck) -> RateOutcome {
-        // 0 marks an empty slot.
-        let key = query.key.0.max(1);
+        let key = query.key.0;
+        let tag = tag_of(key);
         let shard_index = usize::try_from(key >> 58).unwrap_or(0) % SHARDS;
-        // Two candidate buckets from independent bits of the hash ("two choices").
-        let (b1, b2) = buckets_of(key, self.bucket_mask);
+        let b1 = usize::try_from(key).unwrap_or(0) & self.bucket_mask;
+        let b2 = alternate(b1, tag, self.bucket_mask);
         let Some(shard) = self.shards.get(shard_index) else {
             return RateOutcome::default();
         };
@@ -206,70 +261,42 @@ impl CounterStore for MemoryCounterStore {
             Err(poisoned) => poisoned.into_inner(),
         };
         let shard = &mut *guard;
-        // The common case: the key is already in its first bucket (one cache line of keys).
-        let mut found = shard
-            .bucket_keys(b1)
-            .iter()
-            .position(|&k| k == key)
-            .map(|i| b1 * WAYS + i);
+        // The common case: the key is in its first bucket (one cache line).
+        let mut found = shard.find(b1, tag);
         if found.is_none() && b2 != b1 {
-            found = shard
-                .bucket_keys(b2)
-                .iter()
-                .position(|&k| k == key)
-                .map(|i| b2 * WAYS + i);
+            found = shard.find(b2, tag);
         }
-        let index = match found {
-            Some(i) => i,
+        let (slot, mut state) = match found {
+            Some(s) => (s, unpack(shard.get(s))),
             None => {
-                let free = |b: usize| -> (Option<usize>, usize) {
-                    let keys = shard.bucket_keys(b);
-                    let filled = keys.iter().filter(|&&k| k != 0).count();
-                    (
-                        keys.iter().position(|&k| k == 0).map(|i| b * WAYS + i),
-                        filled,
-                    )
-                };
-                let (e1, f1) = free(b1);
-                let (e2, f2) = free(b2);
+                let (e1, u1) = shard.free(b1);
+                let (e2, u2) = shard.free(b2);
                 // A new key goes to the emptier bucket (the first on a tie).
-                let empty = if f2 < f1 { e2.or(e1) } else { e1.or(e2) };
-                let slot = match empty {
-                    Some(i) => Some(i),
-                    // One cuckoo step may free a slot: then no one loses a count.
-                    None => relocate(shard, [b1, b2], self.bucket_mask),
-                };
-                match slot {
-                    Some(i) => {
-                        shard.len += 1;
-                        i
-                    }
-                    None => {
-                        // Evict the least recently active candidate.
-                        let mut victim = b1 * WAYS;
-                        let mut rank = (u32::MAX, u32::MAX);
-                        for b in [b1, b2] {
-                            for i in b * WAYS..(b + 1) * WAYS {
-                                let st = shard.state(i);
-                                if (st.window, st.current) < rank {
-                                    rank = (st.window, st.current);
-                                    victim = i;
-                                }
-                            }
+                let empty = if u2 < u1 { e2.or(e1) } else { e1.or(e2) };
+                // A short cuckoo path may free a slot: then no one loses a count.
+                let room = empty.or_else(|| relocate(shard, [b1, b2], self.bucket_mask));
+                let slot = if let Some(s) = room {
+                    shard.len += 1;
+                    s
+                } else {
+                    // Evict the least recently active candidate.
+                    let mut victim = b1 * BUCKET_WORDS;
+                    let mut rank = (u32::MAX, u32::MAX);
+                    for s in slots(b1).chain(slots(b2)) {
+                        let st = unpack(shard.get(s));
+                        if (st.window, st.current) < rank {
+                            rank = (st.window, st.current);
+                            victim = s;
                         }
-                        shard.clear(victim);
-                        victim
                     }
-                }
+                    victim
+                };
+                (slot, WindowState::default())
             }
         };
-        let mut state = if found.is_some() {
-            shard.state(index)
-        } else {
-            WindowState::default()
-        };
+        debug_assert!(bucket_of(slot) == b1 || bucket_of(slot) == b2);
         let outcome = state.apply(query);
-        shard.put(index, key, &state);
+        shard.set(slot, pack(tag, &state));
         outcome
     }
 
@@ -317,18 +344,20 @@ mod tests {
     #[test]
     fn capacity_is_rounded_up() {
         let s = MemoryCounterStore::new(1);
-        assert_eq!(s.capacity(), 64 * 8);
+        assert_eq!(s.capacity(), 64 * 3);
         let s = MemoryCounterStore::new(1 << 20);
-        assert_eq!(s.capacity(), 1 << 20);
-        assert_eq!(s.table_bytes(), 24 << 20);
+        // 16,384 keys per shard need 5,462 buckets of 3: rounded up to 8,192.
+        assert_eq!(s.capacity(), 64 * 8192 * 3);
+        assert_eq!(s.table_bytes(), 64 * 8192 * 64);
+        assert!(s.capacity() >= 1 << 20);
     }
 
     #[test]
     fn a_full_bucket_evicts_the_least_recently_active_key() {
         let store = MemoryCounterStore::new(1);
-        // Small keys all land in shard 0, and each shard has one bucket of 8 slots (both choices
-        // are the same bucket).
-        for k in 1..=8u64 {
+        // Small keys all land in shard 0, and each shard has one bucket of 3 slots (both
+        // choices are the same bucket).
+        for k in 1..=3u64 {
             for _ in 0..k {
                 store.check(&q(k, 600, 100));
             }
@@ -337,6 +366,80 @@ mod tests {
         assert_eq!(store.check(&q(9, 600, 100)).estimate, 1);
         assert_eq!(store.check(&q(2, 600, 100)).estimate, 3);
         assert_eq!(store.check(&q(1, 600, 100)).estimate, 1, "key 1 restarted");
-        assert_eq!(store.key_count(), Some(8));
+        assert_eq!(store.key_count(), Some(3));
+    }
+
+    #[test]
+    fn an_older_window_is_evicted_before_a_busier_one() {
+        let store = MemoryCounterStore::new(1);
+        for _ in 0..50 {
+            store.check(&q(1, 60, 100));
+        }
+        store.check(&q(2, 600, 100));
+        store.check(&q(3, 600, 100));
+        // Key 1 was busiest but is the least recently active.
+        store.check(&q(4, 600, 100));
+        assert_eq!(store.check(&q(2, 600, 100)).estimate, 2);
+        assert_eq!(store.check(&q(1, 600, 100)).estimate, 1, "key 1 restarted");
+    }
+
+    #[test]
+    fn mitigation_and_counts_survive_in_the_slot() {
+        let store = MemoryCounterStore::new(4096);
+        let mut m = q(5, 10, 2);
+        m.mitigation_timeout_secs = 30;
+        assert!(!store.check(&m).limited);
+        assert!(!store.check(&m).limited);
+        let o = store.check(&m);
+        assert!(o.limited);
+        assert_eq!(o.retry_after_secs, 30);
+        m.now = Timestamp::from_secs(39);
+        assert!(store.check(&m).limited);
+        // Mitigation over, but the window still holds its 2 requests: refused again.
+        m.now = Timestamp::from_secs(40);
+        assert!(store.check(&m).limited);
+    }
+
+    #[test]
+    fn alternate_buckets_are_an_involution() {
+        for b in 0..64usize {
+            for tag in [1u32, 7, 0xdead_beef, u32::MAX] {
+                let other = alternate(b, tag, 63);
+                assert_eq!(alternate(other, tag, 63), b);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_moved_by_the_cuckoo_path_keep_their_counts() {
+        // 4,000 keys into 6,144 slots (65% full, so buckets overflow and keys move along
+        // cuckoo paths): moved keys keep their counts.
+        let store = MemoryCounterStore::new(64 * 64);
+        let keys: Vec<u64> = (0..4000u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+            .collect();
+        for (n, &k) in keys.iter().enumerate() {
+            for _ in 0..(n % 3 + 1) {
+                store.check(&RateCheck {
+                    limit: None,
+                    ..q(k, 30, 100)
+                });
+            }
+        }
+        let kept = keys
+            .iter()
+            .enumerate()
+            .filter(|&(n, &k)| {
+                let o = store.check(&RateCheck {
+                    limit: None,
+                    count: false,
+                    ..q(k, 30, 100)
+                });
+                o.estimate == u32::try_from(n % 3 + 1).unwrap()
+            })
+            .count();
+        assert!(store.capacity() >= 4000 && store.capacity() < 8000);
+        assert!(kept > 3500, "{kept} kept");
+        assert!(kept <= store.capacity());
     }
 }
