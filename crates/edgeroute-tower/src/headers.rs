@@ -2,80 +2,79 @@
 //!
 //! A policy's header edits repeat on every request (`x-frame-options: DENY`, `x-cf-region:
 //! us-east-1`, ...). Parsing a name or value into `http` types copies it into a new buffer; the
-//! cache does that once per distinct content and then hands out clones (a reference-count
-//! increment). Keyed by content, not by policy, so a reload needs no invalidation; bounded, so
+//! cache does that once per distinct content (per thread) and then hands out clones (a
+//! reference-count increment). Keyed by content, not by policy, so a reload needs no
+//! invalidation; bounded, so
 //! values rendered from per-client data (`{client_ip}`) cannot grow it without limit (past the
 //! bound they are parsed per request, as without a cache).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use http::header::{HeaderName, HeaderValue};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-/// Most names, and most values, kept.
+/// Most names, and most values, kept (per thread).
 const MAX_CACHED: usize = 512;
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
-}
-
+/// The parsed names and values of one thread: no lock, no atomic load, no shared cache line
+/// per request (a gateway serves from a few worker threads, each filling its own copy once).
 #[derive(Default)]
-pub(crate) struct HeaderCache {
-    names: ArcSwap<Map<Box<str>, HeaderName>>,
-    values: ArcSwap<Map<Box<[u8]>, HeaderValue>>,
+struct Tables {
+    names: Map<Box<str>, HeaderName>,
+    values: Map<Box<[u8]>, HeaderValue>,
+    scratch: Vec<u8>,
 }
 
-impl std::fmt::Debug for HeaderCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeaderCache")
-            .field("names", &self.names.load().len())
-            .field("values", &self.values.load().len())
-            .finish()
-    }
+thread_local! {
+    static TABLES: RefCell<Tables> = RefCell::new(Tables::default());
 }
+
+/// Handle to the per-thread cache (see the module docs).
+#[derive(Default, Debug, Clone, Copy)]
+pub(crate) struct HeaderCache;
 
 impl HeaderCache {
     pub(crate) fn name(&self, name: &str) -> Option<HeaderName> {
-        if let Some(h) = self.names.load().get(name) {
-            return Some(h.clone());
-        }
-        let h = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        let current = self.names.load_full();
-        if current.len() < MAX_CACHED {
-            // Copy on write; a concurrent insert may be lost, and is redone next time.
-            let mut m = Map::clone(&current);
-            m.insert(name.into(), h.clone());
-            self.names.store(Arc::new(m));
-        }
-        Some(h)
+        TABLES.with_borrow_mut(|t| {
+            if let Some(h) = t.names.get(name) {
+                return Some(h.clone());
+            }
+            let h = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            if t.names.len() < MAX_CACHED {
+                t.names.insert(name.into(), h.clone());
+            }
+            Some(h)
+        })
     }
 
     pub(crate) fn value(&self, value: &[u8]) -> Option<HeaderValue> {
-        if let Some(v) = self.values.load().get(value) {
-            return Some(v.clone());
-        }
-        let v = HeaderValue::from_bytes(value).ok()?;
-        let current = self.values.load_full();
-        if current.len() < MAX_CACHED {
-            let mut m = Map::clone(&current);
-            m.insert(value.into(), v.clone());
-            self.values.store(Arc::new(m));
-        }
-        Some(v)
+        TABLES.with_borrow_mut(|t| cached_value(&mut t.values, value))
     }
 
     /// A value with placeholders, rendered into a per-thread buffer, then looked up.
     pub(crate) fn rendered(&self, value: &edgeroute::HeaderValue<'_>) -> Option<HeaderValue> {
-        SCRATCH.with_borrow_mut(|buf| {
-            buf.clear();
-            value.write_to(buf);
-            self.value(buf)
+        TABLES.with_borrow_mut(|t| {
+            let Tables {
+                values, scratch, ..
+            } = t;
+            scratch.clear();
+            value.write_to(scratch);
+            cached_value(values, scratch)
         })
     }
+}
+
+fn cached_value(values: &mut Map<Box<[u8]>, HeaderValue>, value: &[u8]) -> Option<HeaderValue> {
+    if let Some(v) = values.get(value) {
+        return Some(v.clone());
+    }
+    let v = HeaderValue::from_bytes(value).ok()?;
+    if values.len() < MAX_CACHED {
+        values.insert(value.into(), v.clone());
+    }
+    Some(v)
 }
 
 #[cfg(test)]
@@ -84,11 +83,12 @@ mod tests {
 
     #[test]
     fn names_and_values_are_parsed_once_and_bounded() {
-        let c = HeaderCache::default();
+        let c = HeaderCache;
         assert_eq!(c.name("X-Frame-Options").unwrap(), "x-frame-options");
-        assert_eq!(c.names.load().len(), 1);
+        let names = || TABLES.with_borrow(|t| t.names.len());
+        assert_eq!(names(), 1);
         let _ = c.name("X-Frame-Options");
-        assert_eq!(c.names.load().len(), 1);
+        assert_eq!(names(), 1);
         assert!(c.name("bad name").is_none());
         assert_eq!(c.value(b"DENY").unwrap(), "DENY");
         assert!(c.value(b"a\\nb").is_some());
@@ -100,6 +100,6 @@ mod tests {
         for i in 0..(MAX_CACHED + 100) {
             let _ = c.value(format!("v{i}").as_bytes());
         }
-        assert_eq!(c.values.load().len(), MAX_CACHED);
+        assert_eq!(TABLES.with_borrow(|t| t.values.len()), MAX_CACHED);
     }
 }

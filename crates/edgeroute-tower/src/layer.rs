@@ -1,5 +1,6 @@
 //! [`PolicyLayer`]: the engine as a tower middleware.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub struct PolicyLayer {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     metrics: bool,
-    headers: Arc<HeaderCache>,
+    headers: HeaderCache,
     recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
@@ -63,7 +64,7 @@ impl PolicyLayer {
             engine: engine.into(),
             clock: Arc::new(MonotonicClock::new()),
             metrics: true,
-            headers: Arc::default(),
+            headers: HeaderCache,
             recorder: Arc::default(),
         }
     }
@@ -98,8 +99,7 @@ impl<S> Layer<S> for PolicyLayer {
             engine: Arc::clone(&self.engine),
             clock: Arc::clone(&self.clock),
             metrics: self.metrics,
-            seq: Arc::new(AtomicU64::new(0)),
-            headers: Arc::clone(&self.headers),
+            headers: self.headers,
             recorder: Arc::clone(&self.recorder),
         }
     }
@@ -112,9 +112,7 @@ pub struct PolicyService<S> {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     metrics: bool,
-    // Per-request seed for randomised steering (weighted and canary): distinct per request.
-    seq: Arc<AtomicU64>,
-    headers: Arc<HeaderCache>,
+    headers: HeaderCache,
     recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
@@ -150,12 +148,30 @@ impl<S> PolicyService<S> {
     /// Decides for `req` now, as `call` does (without recording metrics).
     pub fn decide<B>(&self, req: &Request<B>) -> Decision {
         let now = timestamp(self.clock.now());
-        let seed = self.seq.fetch_add(1, Ordering::Relaxed);
+        let seed = next_seed();
         with_request_view(req, |v| {
             let v = edgeroute::RequestView { seed, ..*v };
             self.engine.decide(&v, now)
         })
     }
+}
+
+/// A seed for randomised steering (weighted pools, canaries), distinct per request: a per-thread
+/// counter, each thread starting 2^40 apart, so no cache line is shared between cores per
+/// request (the engine mixes it with the client, path and time).
+fn next_seed() -> u64 {
+    static THREADS: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static NEXT: Cell<u64> = const { Cell::new(u64::MAX) };
+    }
+    NEXT.with(|n| {
+        let mut v = n.get();
+        if v == u64::MAX {
+            v = THREADS.fetch_add(1, Ordering::Relaxed).wrapping_shl(40);
+        }
+        n.set(v.wrapping_add(1));
+        v
+    })
 }
 
 fn timestamp(d: std::time::Duration) -> Timestamp {
@@ -191,13 +207,13 @@ where
                 state: State::Forward {
                     fut: self.inner.call(req),
                     decision: Some(decision),
-                    headers: Arc::clone(&self.headers),
+                    headers: self.headers,
                 },
             }
         } else {
             PolicyFuture {
                 state: State::Answer {
-                    response: Some(answer(&decision)),
+                    response: Some(answer_with(&decision, Some(&self.headers))),
                 },
             }
         }
@@ -215,7 +231,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Forward { #[pin] fut: F, decision: Option<Decision>, headers: Arc<HeaderCache> },
+        Forward { #[pin] fut: F, decision: Option<Decision>, headers: HeaderCache },
         Answer { response: Option<Response<Full<Bytes>>> },
     }
 }
@@ -262,6 +278,11 @@ fn status_only(status: StatusCode) -> Response<Full<Bytes>> {
 /// The layer's own answer for a decision that does not forward.
 #[must_use]
 pub fn answer(decision: &Decision) -> Response<Full<Bytes>> {
+    answer_with(decision, None)
+}
+
+/// [`answer`], with header names and values parsed through `cache`.
+fn answer_with(decision: &Decision, cache: Option<&HeaderCache>) -> Response<Full<Bytes>> {
     let default_status = match decision.action {
         Action::Allow | Action::Preflight => StatusCode::NO_CONTENT,
         Action::Block | Action::Challenge | Action::ManagedChallenge | Action::JsChallenge => {
@@ -305,7 +326,7 @@ pub fn answer(decision: &Decision) -> Response<Full<Bytes>> {
             HeaderValue::from_static(decision.action.as_str()),
         );
     }
-    set_headers(h, decision.response_headers(), None);
+    set_headers(h, decision.response_headers(), cache);
     r
 }
 
