@@ -86,10 +86,12 @@ fn request(i: u32, new_client: bool) -> Request<Full<Bytes>> {
     let client = if new_client { i } else { h % CLIENTS };
     let ip = Ipv4Addr::from(0x5100_0000_u32.wrapping_add(client.wrapping_mul(7)));
     let n = SHAPES.len() as u32;
-    let (method, host, path, extra) = SHAPES
-        .get(((h >> 16) % n) as usize)
-        .copied()
-        .unwrap_or(("GET", "api.aybiza.com", "/", &[]));
+    let (method, host, path, extra) = SHAPES.get(((h >> 16) % n) as usize).copied().unwrap_or((
+        "GET",
+        "api.aybiza.com",
+        "/",
+        &[],
+    ));
     let country = COUNTRIES
         .get((client as usize) % COUNTRIES.len())
         .copied()
