@@ -669,6 +669,7 @@ impl Cx<'_> {
                 .unwrap_or(crate::ratelimit::MemoryCounterStore::DEFAULT_KEY_BUDGET),
             routing,
             route_service,
+            health_binding: None,
             config: file.clone(),
         })
     }

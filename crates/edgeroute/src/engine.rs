@@ -97,11 +97,9 @@ impl Engine {
     }
 
     /// An engine whose rate-limit counters live in `store` (for example shared on Redis).
-    pub fn with_counter_store(policy: Policy, store: Arc<dyn CounterStore>) -> Self {
+    pub fn with_counter_store(mut policy: Policy, store: Arc<dyn CounterStore>) -> Self {
         let health = HealthTable::new();
-        if let Some(rt) = policy.routing() {
-            health.register(rt);
-        }
+        policy.health_binding = policy.routing.as_ref().map(|rt| health.bind(rt));
         Engine {
             policy: ArcSwap::from_pointee(policy),
             store,
@@ -137,10 +135,8 @@ impl Engine {
     /// Replaces the policy with one `ArcSwap` store. Decisions in flight finish on the old
     /// snapshot. Counters of rules whose ids (and periods) are unchanged carry on; health
     /// carries on for targets whose names are unchanged.
-    pub fn reload(&self, policy: Policy) {
-        if let Some(rt) = policy.routing() {
-            self.health.register(rt);
-        }
+    pub fn reload(&self, mut policy: Policy) {
+        policy.health_binding = policy.routing.as_ref().map(|rt| self.health.bind(rt));
         self.policy.store(Arc::new(policy));
     }
 
@@ -714,7 +710,11 @@ impl Engine {
                     affinity,
                 };
                 let seed = route_seed(req, who.client_ip, now);
-                let outcome = rt.route(&input, &self.health, now.as_micros() / 1_000, seed);
+                let now_ms = now.as_micros() / 1_000;
+                let outcome = match &p.health_binding {
+                    Some(bound) => rt.route_bound(&input, &self.health, bound, now_ms, seed),
+                    None => rt.route(&input, &self.health, now_ms, seed),
+                };
                 match outcome {
                     RouteOutcome::Routed(r) => {
                         d.route = Some(RouteChoice::Routed {

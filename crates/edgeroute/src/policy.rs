@@ -294,6 +294,9 @@ pub struct Policy {
     pub(crate) routing: Option<CompiledRouting>,
     /// Routing service id per policy service index.
     pub(crate) route_service: Box<[Option<crate::routing::ServiceId>]>,
+    /// The engine's health table bound to `routing`, set when an engine takes the policy (saves
+    /// finding the binding on every routed request).
+    pub(crate) health_binding: Option<crate::routing::HealthBinding>,
     pub(crate) config: PolicyFile,
 }
 
