@@ -2,16 +2,20 @@
 # Throughput of the example gateway with policies/aybiza.toml against the same gateway with no
 # policy, on loopback, in one run (issue 7). Prints requests/s of each and their ratio.
 #
-#   bash benches/gateway-load/run.sh [SECONDS] [CONNECTIONS]
+#   bash benches/gateway-load/run.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+#
+# Rounds alternate between the two gateways; each round's ratio compares two runs seconds apart,
+# so the median of the per-round ratios is the number to quote on a busy machine (best against
+# best is printed too).
 #
 # Needs `wrk` (apt-get install wrk). Everything listens on 127.0.0.1 only and stops at the end.
 # The load generator plays the Cloudflare edge: the script runs a copy of aybiza.toml that also
-# trusts 127.0.0.0/8, and wrk sends a random cf-connecting-ip per request (random_client.lua).
+# trusts 127.0.0.0/8, and wrk sends a cf-connecting-ip drawn from 50,000 clients (random_client.lua).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-10}"
 conns="${2:-32}"
-rounds=3
+rounds="${3:-5}"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -54,12 +58,16 @@ check http://127.0.0.1:18280
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wrk: 1 thread, $conns connections, ${secs}s per run, $rounds rounds alternating"
-best_policy=0; best_plain=0
+best_policy=0; best_plain=0; ratios=()
 for i in $(seq "$rounds"); do
   p=$(run http://127.0.0.1:18180/); n=$(run http://127.0.0.1:18280/)
-  echo "round $i: aybiza policy $p req/s, no policy $n req/s"
+  r=$(awk -v p="$p" -v n="$n" 'BEGIN{printf "%.3f", p/n}')
+  ratios+=("$r")
+  echo "round $i: aybiza policy $p req/s, no policy $n req/s, ratio $r"
   best_policy=$(awk -v a="$best_policy" -v b="$p" 'BEGIN{print (b>a)?b:a}')
   best_plain=$(awk -v a="$best_plain" -v b="$n" 'BEGIN{print (b>a)?b:a}')
 done
 awk -v p="$best_policy" -v n="$best_plain" \
   'BEGIN{printf "best: aybiza policy %.0f req/s, no policy %.0f req/s, ratio %.3f\n", p, n, p/n}'
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "median of per-round ratios: %.3f\n", m}'
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,30 +1,43 @@
-//! The pingora example of the README's "Embedding in a gateway" section.
+//! The pingora example of the README's "Embedding in a gateway" section, on real pingora
+//! (`pingora-proxy` 0.9, no TLS features): the engine decides in `ProxyHttp::request_filter`,
+//! the policy's header edits are applied in `upstream_request_filter` and `response_filter`.
 //!
-//! **This does not use pingora itself.** `pingora-proxy` 0.9 pulls in about 200 crates and
-//! needs `cmake` for zlib-ng; a trial build on this project's 2-core machine failed for want of
-//! cmake after half an hour, which is too heavy for a doc example in every CI run. So the
-//! example compiles against [`pingora_mirror`], a minimal stand-in with the same shape as
-//! pingora's `ProxyHttp` (`new_ctx`, `request_filter` returning `Ok(true)` when it answered,
-//! `upstream_request_filter`, `response_filter`) and its `Session` / `RequestHeader` /
-//! `ResponseHeader` methods used here. With real pingora the `impl` is the same apart from the
-//! `#[async_trait]` attribute and pingora's own header types.
+//! Behind the `pingora` feature (pingora pulls in about 200 crates and needs `cmake` for
+//! zlib-ng, so the default build leaves it out; CI builds and runs it):
 //!
-//! Run: `cargo run -p edgeroute-tower --example pingora_filter`
+//! `cargo run -p edgeroute-tower --features pingora --example pingora_filter`
+//!
+//! `main` starts a local upstream and a pingora server on loopback, sends it a scanner probe,
+//! an API call and a CORS preflight over TCP, checks the answers, and shuts pingora down.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pingora_mirror::{ProxyHttp, RequestHeader, ResponseHeader, Result, Session};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{ProxyHttp, Session};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
 
 // README:begin pingora
-use edgeroute::{Action, Decision, Engine, HttpScheme, RequestView, Timestamp};
+use edgeroute::{Decision, Engine, HttpScheme, RequestView, Timestamp};
 use edgeroute_tower::{Clock, MonotonicClock};
 
 pub(crate) struct EdgeGateway {
     engine: Arc<Engine>,
     clock: MonotonicClock,
+    /// Where forwarded requests go; a real gateway resolves `Decision::endpoint()`.
+    upstream: SocketAddr,
 }
 
+#[async_trait]
 impl ProxyHttp for EdgeGateway {
     type CTX = Option<Decision>;
 
@@ -32,37 +45,64 @@ impl ProxyHttp for EdgeGateway {
         None
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        let req = session.req_header();
-        let headers: Vec<(&[u8], &[u8])> = req
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-            .collect();
-        let peer = session
-            .client_addr()
-            .map(|a| a.ip())
-            .unwrap_or([0, 0, 0, 0].into());
-        let view = RequestView {
-            method: req.method.as_str().as_bytes(),
-            scheme: HttpScheme::Https,
-            path_and_query: req
-                .uri
-                .path_and_query()
-                .map_or(b"/", |p| p.as_str().as_bytes()),
-            headers: &headers,
-            ..RequestView::new(peer)
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> pingora_core::Result<bool> {
+        // The view borrows the request and is not `Send`: decide in a block, before any await.
+        let decision = {
+            let req = session.req_header();
+            let headers: Vec<(&[u8], &[u8])> = req
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+                .collect();
+            let peer = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map_or([0, 0, 0, 0].into(), |a| a.ip());
+            let view = RequestView {
+                method: req.method.as_str().as_bytes(),
+                scheme: HttpScheme::Http, // Https on a TLS listener
+                host: req.uri.host().map(str::as_bytes),
+                path_and_query: req
+                    .uri
+                    .path_and_query()
+                    .map_or(b"/", |p| p.as_str().as_bytes()),
+                headers: &headers,
+                ..RequestView::new(peer)
+            };
+            let micros = u64::try_from(self.clock.now().as_micros()).unwrap_or(u64::MAX);
+            self.engine.decide(&view, Timestamp::from_micros(micros))
         };
-        let now = Timestamp::from_micros(self.clock.now().as_micros() as u64);
-        let decision = self.engine.decide(&view, now);
-        if decision.action == Action::Allow {
-            *ctx = Some(decision); // forwarded: header edits and route in the later filters
+        if decision.action.forwards() {
+            *ctx = Some(decision); // header edits in the two filters below
             return Ok(false);
         }
-        // Blocks, challenges, 429s, preflights: answer here with the layer's own response.
-        let answer = edgeroute_tower::answer(&decision);
-        session.respond(answer).await?;
+        // Blocks, challenges, 429s, preflights: the layer's own answer, written by pingora.
+        let (parts, body) = edgeroute_tower::answer(&decision).into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let mut head = ResponseHeader::build(parts.status, Some(parts.headers.len() + 1))?;
+        for (name, value) in &parts.headers {
+            head.append_header(name.clone(), value.clone())?;
+        }
+        head.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+        session.write_response_header(Box::new(head), false).await?;
+        session.write_response_body(Some(body), true).await?;
         Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> pingora_core::Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
     }
 
     async fn upstream_request_filter(
@@ -70,7 +110,7 @@ impl ProxyHttp for EdgeGateway {
         _session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
-    ) -> Result<()> {
+    ) -> pingora_core::Result<()> {
         for (name, value) in ctx.iter().flat_map(Decision::request_headers) {
             upstream_request.insert_header(name.to_owned(), value.to_string())?;
         }
@@ -82,148 +122,164 @@ impl ProxyHttp for EdgeGateway {
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
-    ) -> Result<()> {
+    ) -> pingora_core::Result<()> {
         for (name, value) in ctx.iter().flat_map(Decision::response_headers) {
-            upstream_response.insert_header(name.to_owned(), value.to_string())?;
+            if name == "vary" {
+                upstream_response.append_header(name.to_owned(), value.to_string())?;
+            } else {
+                upstream_response.insert_header(name.to_owned(), value.to_string())?;
+            }
         }
         Ok(())
     }
 }
 // README:end pingora
 
-/// A stand-in with the shape of the parts of pingora used above (see the module docs).
-mod pingora_mirror {
-    use std::net::SocketAddr;
-
-    use bytes::Bytes;
-    use http_body_util::Full;
-
-    pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
-    pub(crate) type Result<T> = std::result::Result<T, Error>;
-
-    /// pingora's `RequestHeader` derefs to `http::request::Parts`; so does this.
-    pub(crate) struct RequestHeader(pub http::request::Parts);
-    /// pingora's `ResponseHeader` derefs to `http::response::Parts`; so does this.
-    pub(crate) struct ResponseHeader(pub http::response::Parts);
-
-    impl std::ops::Deref for RequestHeader {
-        type Target = http::request::Parts;
-        fn deref(&self) -> &Self::Target {
-            &self.0
-        }
-    }
-
-    impl RequestHeader {
-        pub(crate) fn insert_header(&mut self, name: String, value: String) -> Result<()> {
-            let name = http::HeaderName::from_bytes(name.as_bytes())?;
-            self.0
-                .headers
-                .insert(name, http::HeaderValue::from_str(&value)?);
-            Ok(())
-        }
-    }
-
-    impl ResponseHeader {
-        pub(crate) fn insert_header(&mut self, name: String, value: String) -> Result<()> {
-            let name = http::HeaderName::from_bytes(name.as_bytes())?;
-            self.0
-                .headers
-                .insert(name, http::HeaderValue::from_str(&value)?);
-            Ok(())
-        }
-    }
-
-    /// The downstream session: its request head, peer, and what was answered.
-    pub(crate) struct Session {
-        pub(crate) header: RequestHeader,
-        pub(crate) peer: Option<SocketAddr>,
-        pub(crate) answered: Option<http::Response<Full<Bytes>>>,
-    }
-
-    impl Session {
-        pub(crate) fn req_header(&self) -> &RequestHeader {
-            &self.header
-        }
-        /// pingora returns its own `SocketAddr` (`.as_inet()` gives the std one).
-        pub(crate) fn client_addr(&self) -> Option<&SocketAddr> {
-            self.peer.as_ref()
-        }
-        /// pingora: `write_response_header` + `write_response_body`.
-        pub(crate) async fn respond(&mut self, resp: http::Response<Full<Bytes>>) -> Result<()> {
-            self.answered = Some(resp);
-            Ok(())
-        }
-    }
-
-    /// The filters of pingora's `ProxyHttp` used above (pingora declares it with `async_trait`).
-    #[allow(async_fn_in_trait, reason = "mirrors an async_trait trait")]
-    pub(crate) trait ProxyHttp {
-        type CTX;
-        fn new_ctx(&self) -> Self::CTX;
-        async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool>;
-        async fn upstream_request_filter(
-            &self,
-            session: &mut Session,
-            upstream_request: &mut RequestHeader,
-            ctx: &mut Self::CTX,
-        ) -> Result<()>;
-        async fn response_filter(
-            &self,
-            session: &mut Session,
-            upstream_response: &mut ResponseHeader,
-            ctx: &mut Self::CTX,
-        ) -> Result<()>;
-    }
-}
-
 #[allow(
     dead_code,
     reason = "also compiled as a module of the integration tests"
 )]
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
-    demo().await
+fn main() -> Result<()> {
+    demo()?;
+    println!(
+        "ok: pingora answered the probe and the preflight, and proxied the API call with header edits"
+    );
+    Ok(())
 }
 
-/// Drives the filters by hand, as pingora would.
-pub(crate) async fn demo() -> Result<()> {
+/// Shuts pingora down when told.
+struct Stop(Arc<tokio::sync::Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for Stop {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// A local upstream answering `region=<x-cf-region it received>`, on a thread of its own.
+fn upstream() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|req: http::Request<_>| async move {
+                        let region = req
+                            .headers()
+                            .get("x-cf-region")
+                            .map(|v: &http::HeaderValue| v.as_bytes().to_vec())
+                            .unwrap_or_default();
+                        let body = [b"region=".as_slice(), &region].concat();
+                        let _: &hyper::body::Incoming = req.body();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(Bytes::from(body)),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    Ok(addr)
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; the raw response, head and body.
+fn exchange(addr: SocketAddr, request: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            // pingora is still starting.
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Runs pingora with [`EdgeGateway`] on loopback and checks its answers.
+pub(crate) fn demo() -> Result<()> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/aybiza.toml");
     let (policy, _) = edgeroute::Policy::load(path.as_ref(), None)?;
     let gw = EdgeGateway {
         engine: Arc::new(Engine::new(policy)),
         clock: MonotonicClock::new(),
+        upstream: upstream()?,
     };
-    let session = |path: &str| -> Result<Session> {
-        let (parts, ()) = http::Request::get(path)
-            .header("host", "api.aybiza.com")
-            .body(())?
-            .into_parts();
-        Ok(Session {
-            header: RequestHeader(parts),
-            peer: Some(([81, 2, 69, 160], 50_000).into()),
-            answered: None,
-        })
+    // A free loopback port for pingora's listener.
+    let listen = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut server = Server::new(None)?;
+    server.bootstrap();
+    let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, gw);
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let shutdown = Stop(Arc::clone(&stop));
+    let running = std::thread::spawn(move || {
+        server.run(RunArgs {
+            shutdown_signal: Box::new(shutdown),
+        });
+    });
+
+    let checks = || -> Result<()> {
+        let get = |path: &str| {
+            format!("GET {path} HTTP/1.1\r\nHost: api.aybiza.com\r\nConnection: close\r\n\r\n")
+        };
+        // A scanner probe is answered in request_filter, with the policy's security headers.
+        let probe = exchange(listen, &get("/.env"))?;
+        if !probe.starts_with("HTTP/1.1 403")
+            || !probe.to_ascii_lowercase().contains("x-frame-options: deny")
+        {
+            return Err(format!("probe: expected 403 with x-frame-options, got:\n{probe}").into());
+        }
+        // An API call is proxied: the upstream saw the region header, the client gets the
+        // security headers.
+        let call = exchange(listen, &get("/api/v1/agents"))?;
+        if !call.starts_with("HTTP/1.1 200")
+            || !call.to_ascii_lowercase().contains("x-frame-options: deny")
+            || call.ends_with("region=")
+            || !call.contains("region=")
+        {
+            return Err(format!("API call: expected 200 with a region, got:\n{call}").into());
+        }
+        // A CORS preflight is answered at the edge.
+        let preflight = exchange(
+            listen,
+            "OPTIONS /api/v1/calls HTTP/1.1\r\nHost: api.aybiza.com\r\n\
+             Origin: https://app.aybiza.com\r\nAccess-Control-Request-Method: POST\r\n\
+             Connection: close\r\n\r\n",
+        )?;
+        if !preflight.starts_with("HTTP/1.1 204")
+            || !preflight
+                .to_ascii_lowercase()
+                .contains("access-control-allow-origin: https://app.aybiza.com")
+        {
+            return Err(
+                format!("preflight: expected 204 with CORS headers, got:\n{preflight}").into(),
+            );
+        }
+        Ok(())
     };
-    // A scanner probe is answered in request_filter.
-    let mut s = session("/.env")?;
-    let mut ctx = gw.new_ctx();
-    assert!(gw.request_filter(&mut s, &mut ctx).await?);
-    assert_eq!(s.answered.as_ref().map(|r| r.status().as_u16()), Some(403));
-    // An API call goes on, with the geo headers added upstream and security headers downstream.
-    let mut s = session("/api/v1/agents")?;
-    let mut ctx = gw.new_ctx();
-    assert!(!gw.request_filter(&mut s, &mut ctx).await?);
-    let mut up = RequestHeader(http::Request::get("/").body(())?.into_parts().0);
-    gw.upstream_request_filter(&mut s, &mut up, &mut ctx)
-        .await?;
-    assert!(up.headers.contains_key("x-cf-region"));
-    let mut down = ResponseHeader(http::Response::new(()).into_parts().0);
-    gw.response_filter(&mut s, &mut down, &mut ctx).await?;
-    assert_eq!(
-        down.0.headers.get("x-frame-options").map(|v| v.as_bytes()),
-        Some(&b"DENY"[..])
-    );
-    tokio::time::sleep(Duration::ZERO).await;
-    println!("ok: request_filter answered the probe and passed the API call with header edits");
-    Ok(())
+    let result = checks();
+    stop.notify_one();
+    running
+        .join()
+        .map_err(|_| "the pingora server thread panicked")?;
+    result
 }
