@@ -4,41 +4,38 @@
 //! a set bit is cleared and the object goes back to the head (its second chance); a clear bit
 //! means eviction.
 
-use super::slab::{List, Slab};
+use super::table::Table;
 use super::{Cache, CachePolicy, Capacity};
 
 #[derive(Debug)]
 pub(crate) struct Clock {
-    slab: Slab,
-    list: List,
+    table: Table,
     capacity: Capacity,
 }
 
 impl Clock {
     pub(crate) fn new(capacity: Capacity) -> Self {
         Self {
-            slab: Slab::new(),
-            list: List::default(),
+            table: Table::with_capacity(capacity.objects_hint()),
             capacity,
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes()
+        self.table.heap_bytes()
     }
 
     fn evict_one(&mut self) -> bool {
         loop {
-            let victim = self.list.tail;
-            let Some(entry) = self.slab.meta_mut(victim) else {
+            let victim = self.table.list(0).tail;
+            let Some(node) = self.table.node_mut(victim) else {
                 return false;
             };
-            if entry.freq > 0 {
-                entry.freq = 0;
-                self.list.move_to_head(&mut self.slab, victim);
+            if node.freq > 0 {
+                node.freq = 0;
+                self.table.move_to_head(victim);
             } else {
-                self.list.unlink(&mut self.slab, victim);
-                self.slab.release(victim);
+                self.table.remove(victim);
                 return true;
             }
         }
@@ -48,8 +45,8 @@ impl Clock {
 impl Cache for Clock {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(entry) = self.slab.entry_mut(key) {
-            entry.freq = 1;
+        if let Some((_, node)) = self.table.find_mut(key) {
+            node.freq = 1;
             return true;
         }
         let size = self.capacity.charge(size);
@@ -57,35 +54,33 @@ impl Cache for Clock {
         if u64::from(size) > cap {
             return false;
         }
-        while self.list.bytes + u64::from(size) > cap {
+        while self.table.list(0).bytes + u64::from(size) > cap {
             if !self.evict_one() {
                 break;
             }
         }
-        let idx = self.slab.alloc(key, size, 0);
-        self.list.push_head(&mut self.slab, idx);
+        self.table.insert(key, size, 0, 0);
         false
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab.find(key).is_some()
+        self.table.find(key).is_some()
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.slab.find(key) else {
+        let Some(idx) = self.table.find(key) else {
             return false;
         };
-        self.list.unlink(&mut self.slab, idx);
-        self.slab.release(idx);
+        self.table.remove(idx);
         true
     }
 
     fn len(&self) -> usize {
-        self.list.len
+        self.table.list(0).len
     }
 
     fn used(&self) -> u64 {
-        self.list.bytes
+        self.table.list(0).bytes
     }
 
     fn capacity(&self) -> Capacity {

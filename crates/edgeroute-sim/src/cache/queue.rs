@@ -1,13 +1,12 @@
 //! LRU and FIFO: one list, evict from the tail; LRU also moves a hit to the head.
 
-use super::slab::{List, Slab};
+use super::table::Table;
 use super::{Cache, CachePolicy, Capacity};
 
 /// A single queue of objects. `PROMOTE` selects LRU (a hit moves to the head) or FIFO.
 #[derive(Debug)]
 pub(crate) struct Queue<const PROMOTE: bool> {
-    slab: Slab,
-    list: List,
+    table: Table,
     capacity: Capacity,
 }
 
@@ -19,23 +18,21 @@ pub(crate) type Fifo = Queue<false>;
 impl<const PROMOTE: bool> Queue<PROMOTE> {
     pub(crate) fn new(capacity: Capacity) -> Self {
         Self {
-            slab: Slab::new(),
-            list: List::default(),
+            table: Table::with_capacity(capacity.objects_hint()),
             capacity,
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes()
+        self.table.heap_bytes()
     }
 
     fn evict_one(&mut self) -> bool {
-        let victim = self.list.tail;
-        if self.slab.get(victim).is_none() {
+        let victim = self.table.list(0).tail;
+        if self.table.node(victim).is_none() {
             return false;
         }
-        self.list.unlink(&mut self.slab, victim);
-        self.slab.release(victim);
+        self.table.remove(victim);
         true
     }
 }
@@ -43,9 +40,9 @@ impl<const PROMOTE: bool> Queue<PROMOTE> {
 impl<const PROMOTE: bool> Cache for Queue<PROMOTE> {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(idx) = self.slab.find(key) {
+        if let Some(idx) = self.table.find(key) {
             if PROMOTE {
-                self.list.move_to_head(&mut self.slab, idx);
+                self.table.move_to_head(idx);
             }
             return true;
         }
@@ -54,35 +51,33 @@ impl<const PROMOTE: bool> Cache for Queue<PROMOTE> {
         if u64::from(size) > cap {
             return false;
         }
-        while self.list.bytes + u64::from(size) > cap {
+        while self.table.list(0).bytes + u64::from(size) > cap {
             if !self.evict_one() {
                 break;
             }
         }
-        let idx = self.slab.alloc(key, size, 0);
-        self.list.push_head(&mut self.slab, idx);
+        self.table.insert(key, size, 0, 0);
         false
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab.find(key).is_some()
+        self.table.find(key).is_some()
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.slab.find(key) else {
+        let Some(idx) = self.table.find(key) else {
             return false;
         };
-        self.list.unlink(&mut self.slab, idx);
-        self.slab.release(idx);
+        self.table.remove(idx);
         true
     }
 
     fn len(&self) -> usize {
-        self.list.len
+        self.table.list(0).len
     }
 
     fn used(&self) -> u64 {
-        self.list.bytes
+        self.table.list(0).bytes
     }
 
     fn capacity(&self) -> Capacity {

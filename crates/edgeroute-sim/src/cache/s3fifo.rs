@@ -4,7 +4,7 @@
 //! so a request costs one hash probe whichever queue holds it.
 
 use super::params::S3FifoParams;
-use super::slab::{List, Slab};
+use super::table::Table;
 use super::{Cache, CachePolicy, Capacity};
 
 const SMALL: u8 = 0;
@@ -13,10 +13,8 @@ const GHOST: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct S3Fifo {
-    slab: Slab,
-    small: List,
-    main: List,
-    ghost: List,
+    /// Lists `SMALL`, `MAIN` and `GHOST`.
+    table: Table,
     capacity: Capacity,
     small_cap: u64,
     main_cap: u64,
@@ -42,10 +40,12 @@ impl S3Fifo {
     pub(crate) fn new(capacity: Capacity, params: S3FifoParams) -> Self {
         let small_cap = share(capacity.amount, params.small_size_ratio);
         Self {
-            slab: Slab::new(),
-            small: List::default(),
-            main: List::default(),
-            ghost: List::default(),
+            // Cached objects plus ghosts.
+            table: Table::with_capacity(
+                capacity
+                    .objects_hint()
+                    .saturating_add(share(capacity.objects_hint(), params.ghost_size_ratio)),
+            ),
             capacity,
             small_cap,
             main_cap: capacity.amount.saturating_sub(small_cap),
@@ -56,13 +56,13 @@ impl S3Fifo {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes()
+        self.table.heap_bytes()
     }
 
     /// Evicts one object (moving others between queues on the way). False if nothing is cached.
     fn evict_one(&mut self) -> bool {
         self.has_evicted = true;
-        if self.main.bytes > self.main_cap || self.small.bytes == 0 {
+        if self.table.list(MAIN).bytes > self.main_cap || self.table.list(SMALL).bytes == 0 {
             self.evict_main()
         } else {
             self.evict_small();
@@ -71,64 +71,56 @@ impl S3Fifo {
     }
 
     fn evict_small(&mut self) {
-        while self.small.bytes > 0 {
-            let idx = self.small.tail;
-            let Some(size) = self.slab.get(idx).map(|n| n.size) else {
+        while self.table.list(SMALL).bytes > 0 {
+            let idx = self.table.list(SMALL).tail;
+            let Some(node) = self.table.node_mut(idx) else {
                 return;
             };
-            let Some(entry) = self.slab.meta_mut(idx) else {
-                return;
-            };
-            let freq = entry.freq;
-            if freq >= self.params.move_to_main_threshold {
-                entry.freq = 0;
-                entry.tag = MAIN;
-            }
-            self.small.unlink(&mut self.slab, idx);
-            if freq >= self.params.move_to_main_threshold {
-                self.main.push_head(&mut self.slab, idx);
+            if node.freq >= self.params.move_to_main_threshold {
+                node.freq = 0;
+                self.table.move_to_list(idx, MAIN);
             } else {
+                let size = node.size;
                 self.remember_in_ghost(idx, size);
                 return;
             }
         }
     }
 
-    /// Turns the just-unlinked slot `idx` into a ghost entry, or frees it.
+    /// Turns small-queue slot `idx` into a ghost entry, or removes it.
     fn remember_in_ghost(&mut self, idx: u32, size: u32) {
         let size = u64::from(size);
         if self.ghost_cap == 0 || size > self.ghost_cap {
-            self.slab.release(idx);
+            self.table.remove(idx);
             return;
         }
-        while self.ghost.bytes + size > self.ghost_cap {
-            let old = self.ghost.tail;
-            if self.slab.get(old).is_none() {
+        if let Some(node) = self.table.node_mut(idx) {
+            node.freq = 0;
+        }
+        // Onto the ghost list first: removing old ghosts may move this node, but the list
+        // keeps track of it (it is the head).
+        self.table.move_to_list(idx, GHOST);
+        while self.table.list(GHOST).bytes > self.ghost_cap {
+            let old = self.table.list(GHOST).tail;
+            if self.table.node(old).is_none() {
                 break;
             }
-            self.ghost.unlink(&mut self.slab, old);
-            self.slab.release(old);
+            self.table.remove(old);
         }
-        if let Some(entry) = self.slab.meta_mut(idx) {
-            entry.tag = GHOST;
-            entry.freq = 0;
-        }
-        self.ghost.push_head(&mut self.slab, idx);
     }
 
     fn evict_main(&mut self) -> bool {
-        while self.main.bytes > 0 {
-            let idx = self.main.tail;
-            let Some(entry) = self.slab.meta_mut(idx) else {
+        while self.table.list(MAIN).bytes > 0 {
+            let idx = self.table.list(MAIN).tail;
+            let Some(node) = self.table.node_mut(idx) else {
                 return false;
             };
-            if entry.freq >= 1 {
+            if node.freq >= 1 {
                 // Reinsert at the head: CLOCK with a 2-bit counter.
-                entry.freq = entry.freq.min(3) - 1;
-                self.main.move_to_head(&mut self.slab, idx);
+                node.freq = node.freq.min(3) - 1;
+                self.table.move_to_head(idx);
             } else {
-                self.main.unlink(&mut self.slab, idx);
-                self.slab.release(idx);
+                self.table.remove(idx);
                 return true;
             }
         }
@@ -140,14 +132,12 @@ impl Cache for S3Fifo {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         let mut hit_on_ghost = false;
-        if let Some(entry) = self.slab.entry_mut(key) {
-            if entry.tag != GHOST {
-                entry.freq = entry.freq.saturating_add(1);
+        if let Some((idx, node)) = self.table.find_mut(key) {
+            if node.tag() != GHOST {
+                node.freq = node.freq.saturating_add(1);
                 return true;
             }
-            let idx = entry.idx();
-            self.ghost.unlink(&mut self.slab, idx);
-            self.slab.release(idx);
+            self.table.remove(idx);
             hit_on_ghost = true;
         }
         let size = self.capacity.charge(size);
@@ -155,7 +145,9 @@ impl Cache for S3Fifo {
         if size64 > self.small_cap || size64 > self.capacity.amount {
             return false;
         }
-        while self.small.bytes + self.main.bytes + size64 > self.capacity.amount {
+        while self.table.list(SMALL).bytes + self.table.list(MAIN).bytes + size64
+            > self.capacity.amount
+        {
             if !self.evict_one() {
                 break;
             }
@@ -166,42 +158,37 @@ impl Cache for S3Fifo {
             // libCacheSim refuses an object exactly the small queue's size (after evicting).
             return false;
         } else {
-            !self.has_evicted && self.small.bytes >= self.small_cap
+            !self.has_evicted && self.table.list(SMALL).bytes >= self.small_cap
         };
-        let (tag, list) = if to_main {
-            (MAIN, &mut self.main)
-        } else {
-            (SMALL, &mut self.small)
-        };
-        let idx = self.slab.alloc(key, size, tag);
-        list.push_head(&mut self.slab, idx);
+        self.table
+            .insert(key, size, if to_main { MAIN } else { SMALL }, 0);
         false
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab.entry(key).is_some_and(|e| e.tag != GHOST)
+        self.table
+            .find(key)
+            .and_then(|idx| self.table.node(idx))
+            .is_some_and(|n| n.tag() != GHOST)
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(&entry) = self.slab.entry(key) else {
+        let Some(idx) = self.table.find(key) else {
             return false;
         };
-        let idx = entry.idx();
-        match entry.tag {
-            SMALL => self.small.unlink(&mut self.slab, idx),
-            MAIN => self.main.unlink(&mut self.slab, idx),
-            _ => return false,
+        if self.table.node(idx).is_none_or(|n| n.tag() == GHOST) {
+            return false;
         }
-        self.slab.release(idx);
+        self.table.remove(idx);
         true
     }
 
     fn len(&self) -> usize {
-        self.small.len + self.main.len
+        self.table.list(SMALL).len + self.table.list(MAIN).len
     }
 
     fn used(&self) -> u64 {
-        self.small.bytes + self.main.bytes
+        self.table.list(SMALL).bytes + self.table.list(MAIN).bytes
     }
 
     fn capacity(&self) -> Capacity {

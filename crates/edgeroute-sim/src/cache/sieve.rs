@@ -5,51 +5,49 @@
 //! visited bits, until it finds an unvisited object; that object is evicted and the hand rests
 //! on its neighbour towards the head, wrapping to the tail past the head. Objects never move.
 
-use super::slab::{List, NIL, Slab};
+use super::table::{NIL, Table};
 use super::{Cache, CachePolicy, Capacity};
 
 #[derive(Debug)]
 pub(crate) struct Sieve {
-    slab: Slab,
-    list: List,
-    /// The next slot to examine, or [`NIL`] for the tail.
-    hand: u32,
+    /// The objects; the hand is the table's cursor: the next slot to examine, or [`NIL`] for
+    /// the tail.
+    table: Table,
     capacity: Capacity,
 }
 
 impl Sieve {
     pub(crate) fn new(capacity: Capacity) -> Self {
         Self {
-            slab: Slab::new(),
-            list: List::default(),
-            hand: NIL,
+            table: Table::with_capacity(capacity.objects_hint()),
             capacity,
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes()
+        self.table.heap_bytes()
     }
 
     fn evict_one(&mut self) -> bool {
-        let mut cur = if self.hand == NIL {
-            self.list.tail
+        let tail = self.table.list(0).tail;
+        let mut cur = if self.table.cursor == NIL {
+            tail
         } else {
-            self.hand
+            self.table.cursor
         };
         loop {
-            let Some(entry) = self.slab.meta_mut(cur) else {
+            let Some(node) = self.table.node_mut(cur) else {
                 return false;
             };
-            let visited = entry.freq > 0;
-            entry.freq = 0;
-            let prev = self.slab.get(cur).map_or(NIL, |n| n.prev);
+            let visited = node.freq > 0;
+            node.freq = 0;
+            let prev = node.prev;
             if visited {
-                cur = if prev == NIL { self.list.tail } else { prev };
+                cur = if prev == NIL { tail } else { prev };
             } else {
-                self.hand = prev;
-                self.list.unlink(&mut self.slab, cur);
-                self.slab.release(cur);
+                // Set before the removal, which keeps the cursor on its node if that moves.
+                self.table.cursor = prev;
+                self.table.remove(cur);
                 return true;
             }
         }
@@ -59,8 +57,8 @@ impl Sieve {
 impl Cache for Sieve {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(entry) = self.slab.entry_mut(key) {
-            entry.freq = 1;
+        if let Some((_, node)) = self.table.find_mut(key) {
+            node.freq = 1;
             return true;
         }
         let size = self.capacity.charge(size);
@@ -68,38 +66,36 @@ impl Cache for Sieve {
         if u64::from(size) > cap {
             return false;
         }
-        while self.list.bytes + u64::from(size) > cap {
+        while self.table.list(0).bytes + u64::from(size) > cap {
             if !self.evict_one() {
                 break;
             }
         }
-        let idx = self.slab.alloc(key, size, 0);
-        self.list.push_head(&mut self.slab, idx);
+        self.table.insert(key, size, 0, 0);
         false
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab.find(key).is_some()
+        self.table.find(key).is_some()
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.slab.find(key) else {
+        let Some(idx) = self.table.find(key) else {
             return false;
         };
-        if self.hand == idx {
-            self.hand = self.slab.get(idx).map_or(NIL, |n| n.prev);
+        if self.table.cursor == idx {
+            self.table.cursor = self.table.node(idx).map_or(NIL, |n| n.prev);
         }
-        self.list.unlink(&mut self.slab, idx);
-        self.slab.release(idx);
+        self.table.remove(idx);
         true
     }
 
     fn len(&self) -> usize {
-        self.list.len
+        self.table.list(0).len
     }
 
     fn used(&self) -> u64 {
-        self.list.bytes
+        self.table.list(0).bytes
     }
 
     fn capacity(&self) -> Capacity {

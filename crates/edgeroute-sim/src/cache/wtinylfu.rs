@@ -9,7 +9,7 @@
 
 use super::params::WTinyLfuParams;
 use super::sketch::FrequencySketch;
-use super::slab::{List, Slab, hash_key};
+use super::table::{Table, hash_key};
 use super::{Cache, CachePolicy, Capacity, SizeUnit};
 
 const WINDOW: u8 = 0;
@@ -21,10 +21,8 @@ const ASSUMED_MEAN_SIZE: u64 = 4096;
 
 #[derive(Debug)]
 pub(crate) struct WTinyLfu {
-    slab: Slab,
-    window: List,
-    probation: List,
-    protected: List,
+    /// Lists `WINDOW`, `PROBATION` and `PROTECTED`.
+    table: Table,
     capacity: Capacity,
     window_cap: u64,
     main_cap: u64,
@@ -54,10 +52,7 @@ impl WTinyLfu {
         // Grown on demand; a huge first guess would only waste memory.
         let entries = usize::try_from(entries.min(1 << 20)).unwrap_or(1 << 20);
         Self {
-            slab: Slab::new(),
-            window: List::default(),
-            probation: List::default(),
-            protected: List::default(),
+            table: Table::with_capacity(capacity.objects_hint()),
             capacity,
             window_cap,
             main_cap,
@@ -68,124 +63,114 @@ impl WTinyLfu {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes() + self.sketch.heap_bytes()
+        self.table.heap_bytes() + self.sketch.heap_bytes()
     }
 
     fn main_bytes(&self) -> u64 {
-        self.probation.bytes + self.protected.bytes
+        self.table.list(PROBATION).bytes + self.table.list(PROTECTED).bytes
     }
 
-    fn on_hit(&mut self, key: u64) {
-        let Some(entry) = self.slab.entry_mut(key) else {
-            return;
-        };
-        let idx = entry.idx();
-        match entry.tag {
-            WINDOW => self.window.move_to_head(&mut self.slab, idx),
+    fn on_hit(&mut self, idx: u32, tag: u8) {
+        match tag {
             PROBATION => {
-                entry.tag = PROTECTED;
-                self.probation.unlink(&mut self.slab, idx);
-                self.protected.push_head(&mut self.slab, idx);
-                while self.protected.bytes > self.protected_cap {
-                    let demoted = self.protected.tail;
-                    let Some(d) = self.slab.meta_mut(demoted) else {
+                self.table.move_to_list(idx, PROTECTED);
+                while self.table.list(PROTECTED).bytes > self.protected_cap {
+                    let demoted = self.table.list(PROTECTED).tail;
+                    if self.table.node(demoted).is_none() {
                         break;
-                    };
-                    d.tag = PROBATION;
-                    self.protected.unlink(&mut self.slab, demoted);
-                    self.probation.push_head(&mut self.slab, demoted);
+                    }
+                    self.table.move_to_list(demoted, PROBATION);
                 }
             }
-            _ => self.protected.move_to_head(&mut self.slab, idx),
+            _ => self.table.move_to_head(idx),
         }
     }
 
-    /// Offers `idx`, just unlinked from the window, to the main cache.
+    /// Offers the window's tail `idx` to the main cache: moves it to probation or removes it.
     fn admit(&mut self, idx: u32) {
-        let Some(node) = self.slab.get(idx) else {
+        let Some(&node) = self.table.node(idx) else {
             return;
         };
         let size = u64::from(node.size);
-        let freq = self.sketch.estimate(hash_key(node.key));
         if size > self.main_cap {
-            self.slab.release(idx);
+            self.table.remove(idx);
             return;
         }
+        let freq = self.sketch.estimate(hash_key(node.key));
+        let mut admitted = true;
         while self.main_bytes() + size > self.main_cap {
-            let (victim, list) = if self.probation.is_empty() {
-                (self.protected.tail, &mut self.protected)
+            let probation = self.table.list(PROBATION);
+            let victim = if probation.len == 0 {
+                self.table.list(PROTECTED).tail
             } else {
-                (self.probation.tail, &mut self.probation)
+                probation.tail
             };
-            let Some(v) = self.slab.get(victim) else {
+            let Some(v) = self.table.node(victim) else {
                 break;
             };
             if freq > self.sketch.estimate(hash_key(v.key)) {
-                list.unlink(&mut self.slab, victim);
-                self.slab.release(victim);
+                self.table.remove(victim);
             } else {
-                self.slab.release(idx);
-                return;
+                admitted = false;
+                break;
             }
         }
-        if let Some(entry) = self.slab.meta_mut(idx) {
-            entry.tag = PROBATION;
+        // Removals may have moved the candidate: find it again.
+        let Some(idx) = self.table.find(node.key) else {
+            return;
+        };
+        if admitted {
+            self.table.move_to_list(idx, PROBATION);
+        } else {
+            self.table.remove(idx);
         }
-        self.probation.push_head(&mut self.slab, idx);
     }
 }
 
 impl Cache for WTinyLfu {
     fn access(&mut self, key: u64, size: u32) -> bool {
         self.sketch.increment(hash_key(key));
-        if self.slab.find(key).is_some() {
-            self.on_hit(key);
+        if let Some((idx, node)) = self.table.find_mut(key) {
+            let tag = node.tag();
+            self.on_hit(idx, tag);
             return true;
         }
         let size = self.capacity.charge(size);
         if u64::from(size) > self.capacity.amount {
             return false;
         }
-        let idx = self.slab.alloc(key, size, WINDOW);
-        self.window.push_head(&mut self.slab, idx);
-        while self.window.bytes > self.window_cap {
-            let candidate = self.window.tail;
-            if self.slab.get(candidate).is_none() {
+        self.table.insert(key, size, WINDOW, 0);
+        while self.table.list(WINDOW).bytes > self.window_cap {
+            let candidate = self.table.list(WINDOW).tail;
+            if self.table.node(candidate).is_none() {
                 break;
             }
-            self.window.unlink(&mut self.slab, candidate);
             self.admit(candidate);
         }
-        if self.slab.live() as u64 > self.sketch.width() {
-            self.sketch = FrequencySketch::new(self.slab.live().saturating_mul(2));
+        if self.table.len() as u64 > self.sketch.width() {
+            self.sketch = FrequencySketch::new(self.table.len().saturating_mul(2));
         }
         false
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.slab.find(key).is_some()
+        self.table.find(key).is_some()
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(&entry) = self.slab.entry(key) else {
+        let Some(idx) = self.table.find(key) else {
             return false;
         };
-        let idx = entry.idx();
-        match entry.tag {
-            WINDOW => self.window.unlink(&mut self.slab, idx),
-            PROBATION => self.probation.unlink(&mut self.slab, idx),
-            _ => self.protected.unlink(&mut self.slab, idx),
-        }
-        self.slab.release(idx);
+        self.table.remove(idx);
         true
     }
 
     fn len(&self) -> usize {
-        self.window.len + self.probation.len + self.protected.len
+        self.table.len()
     }
 
     fn used(&self) -> u64 {
-        self.window.bytes + self.main_bytes()
+        self.table.list(WINDOW).bytes + self.main_bytes()
     }
 
     fn capacity(&self) -> Capacity {

@@ -163,6 +163,43 @@ impl<R: Read> Splitter<R> {
         ))
     }
 
+    /// The fast path: if the buffer starts with a complete plain line of exactly three fields
+    /// of 1 to 19 ASCII digits each (`\n` or `\r\n` ending), consumes it and returns its line
+    /// number and the fields picked in the order `cols` gives (field positions). The third
+    /// picked field (the size) must fit a `u32`. Anything else (a partial line at the end of
+    /// the buffer, spaces, quotes, string keys, an empty line, the first line of the input)
+    /// returns `None` without consuming anything, and [`Splitter::read`] handles it: the
+    /// values returned here are exactly what the general path would parse.
+    #[inline]
+    pub(super) fn plain_digits3(&mut self, cols: [usize; 3]) -> Option<(u64, [u64; 3])> {
+        if self.first {
+            return None;
+        }
+        let pending = self.buf.get(self.start..self.end)?;
+        let mut bytes = pending.iter();
+        let (a, sep_a) = digits(&mut bytes)?;
+        let (b, sep_b) = digits(&mut bytes)?;
+        let (c, end) = digits(&mut bytes)?;
+        if sep_a != b',' || sep_b != b',' {
+            return None;
+        }
+        match end {
+            b'\n' => {}
+            b'\r' if bytes.next() == Some(&b'\n') => {}
+            _ => return None,
+        }
+        let fields = [a, b, c];
+        // 19 digits never reach u64::MAX, so it marks a bad column number.
+        let picked = cols.map(|i| fields.get(i).copied().unwrap_or(u64::MAX));
+        let [_, _, size] = picked;
+        if picked.contains(&u64::MAX) || size > u64::from(u32::MAX) {
+            return None;
+        }
+        self.start += pending.len() - bytes.as_slice().len();
+        self.line += 1;
+        Some((self.line, picked))
+    }
+
     /// Parses a record with quotes by CSV rules: extends it over following lines until its
     /// quotes balance.
     fn read_quoted(&mut self, record: &mut ByteRecord, line_no: u64) -> Result<(), SplitError> {
@@ -207,6 +244,24 @@ impl<R: Read> Splitter<R> {
         self.line += lines;
         set_line(record, line_no);
         Ok(())
+    }
+}
+
+/// A field of 1 to 19 ASCII digits and the byte after it; `None` if the field is empty, longer,
+/// or the input ends first.
+#[inline(always)]
+fn digits(bytes: &mut std::slice::Iter<'_, u8>) -> Option<(u64, u8)> {
+    let mut v: u64 = 0;
+    let mut n = 0u32;
+    loop {
+        let &b = bytes.next()?;
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            // At most 19 digits: below 10^19 < 2^64, so the value did not wrap.
+            return (n > 0 && n <= 19).then_some((v, b));
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
     }
 }
 
