@@ -65,6 +65,17 @@ pub struct LatencyReport {
     pub by_continent: BTreeMap<String, Percentiles>,
     /// By the region that served the request (edge hits count for the region routing chose).
     pub by_region: BTreeMap<String, Percentiles>,
+    /// The network part of the same requests' latency: client <-> data centre round trip
+    /// (path and access delay) plus edge processing, and data centre <-> region when the
+    /// request went further (and any retry timeouts); no origin queueing, service, database
+    /// or regional-cache time. Against the same targets, to show whether a miss is the network
+    /// or the servers.
+    pub network_global: Percentiles,
+    /// The network part, by the client's continent.
+    pub network_by_continent: BTreeMap<String, Percentiles>,
+    /// Requests answered from an edge data centre's cache (one client round trip plus edge
+    /// processing).
+    pub edge_hits: Percentiles,
 }
 
 /// One cache tier.
@@ -413,15 +424,23 @@ pub(crate) fn build(
 ) -> Report {
     let q = ctx.targets.quantile;
     let mut by_continent = BTreeMap::new();
+    let mut network_by_continent = BTreeMap::new();
+    let mut network_global = LatencyHistogram::new();
     for (i, c) in Continent::ALL.iter().enumerate() {
+        if let Some(h) = s.network_by_continent.get(i) {
+            network_global.merge(h);
+        }
         if *c == Continent::AN {
             continue;
         }
-        let Some(h) = s.by_continent.get(i) else {
-            continue;
-        };
         let target = ctx.targets.continents.get(c.as_str()).copied();
-        by_continent.insert(c.as_str().to_owned(), Percentiles::from_hist(h, target, q));
+        if let Some(h) = s.by_continent.get(i) {
+            by_continent.insert(c.as_str().to_owned(), Percentiles::from_hist(h, target, q));
+        }
+        if let Some(h) = s.network_by_continent.get(i) {
+            network_by_continent
+                .insert(c.as_str().to_owned(), Percentiles::from_hist(h, target, q));
+        }
     }
     let mut by_region = BTreeMap::new();
     let mut origins = BTreeMap::new();
@@ -531,6 +550,9 @@ pub(crate) fn build(
             global: Percentiles::from_hist(&s.latency, Some(ctx.targets.global_ms), q),
             by_continent,
             by_region,
+            network_global: Percentiles::from_hist(&network_global, Some(ctx.targets.global_ms), q),
+            network_by_continent,
+            edge_hits: Percentiles::from_hist(&s.edge_hits, None, q),
         },
         population_within_50ms_share: round6(ctx.within_50ms),
         population_within_50ms_target: ctx.targets.population_within_50ms,

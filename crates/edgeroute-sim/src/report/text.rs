@@ -76,6 +76,17 @@ impl Report {
         }
         let _ = writeln!(
             o,
+            "\nnetwork part (ms): round trips client-edge-region, no server time"
+        );
+        row(&mut o, "global", &self.latency_ms.network_global);
+        for (c, p) in &self.latency_ms.network_by_continent {
+            if p.requests > 0 {
+                row(&mut o, c, p);
+            }
+        }
+        row(&mut o, "edge cache hits", &self.latency_ms.edge_hits);
+        let _ = writeln!(
+            o,
             "\npopulation within 50 ms of an edge data centre: {} (design claims {}) {}",
             pct(self.population_within_50ms_share),
             pct(self.population_within_50ms_target),

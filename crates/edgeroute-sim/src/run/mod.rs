@@ -361,7 +361,7 @@ pub(crate) fn record_latency(
     region: Option<u16>,
     preferred: Option<u16>,
     t: u64,
-    latency_us: u64,
+    (latency_us, network_us): (u64, u64),
     bucket: usize,
 ) {
     if let Source::Attack(_) = source {
@@ -371,6 +371,9 @@ pub(crate) fn record_latency(
     stats.latency.record(latency_us);
     if let Some(h) = stats.by_continent.get_mut(usize::from(continent)) {
         h.record(latency_us);
+    }
+    if let Some(h) = stats.network_by_continent.get_mut(usize::from(continent)) {
+        h.record(network_us);
     }
     if let Some(r) = region.and_then(|r| stats.regions.get_mut(usize::from(r))) {
         r.routed += 1;

@@ -137,7 +137,7 @@ impl OriginSide {
             }
             if hit {
                 let lat = j.base_us + ctx.edge_processing_us;
-                self.deliver(ctx, st, j, lat, bucket, false);
+                self.deliver(ctx, st, j, (lat, lat), bucket, false);
                 return;
             }
         }
@@ -294,7 +294,7 @@ impl OriginSide {
             self.session(ctx, j);
         }
         let lat = j.base_us + queue_us + served_us + added_us;
-        self.deliver(ctx, st, j, lat, bucket, true);
+        self.deliver(ctx, st, j, (lat, j.base_us), bucket, true);
     }
 
     fn session(&mut self, ctx: &Ctx, j: &OriginJob) {
@@ -368,7 +368,7 @@ impl OriginSide {
         ctx: &Ctx,
         st: &EpochState,
         j: &OriginJob,
-        lat: u64,
+        (lat, network_us): (u64, u64),
         bucket: usize,
         from_origin: bool,
     ) {
@@ -392,7 +392,7 @@ impl OriginSide {
             Some(j.region),
             Some(j.preferred),
             j.t_us,
-            lat,
+            (lat, network_us),
             bucket,
         );
     }

@@ -181,14 +181,11 @@ impl Shard {
     }
 
     fn synthetic(&mut self, ctx: &Ctx, st: &EpochState, a: &Arrival) {
-        let Some(client) = ctx.population.clients.get(a.client as usize) else {
-            return;
-        };
-        let Some(group) = ctx.population.groups.get(client.group as usize) else {
+        let Some(group) = ctx.population.groups.get(a.group as usize) else {
             return;
         };
         let ip = ctx.client_ip(a.client);
-        let sub = ctx.subdivision_suffix(client.group);
+        let sub = ctx.subdivision_suffix(a.group);
         let continent = ctx.continent_index(group.continent);
         let mut path = std::mem::take(&mut self.path_buf);
         let req = match a.source {
@@ -209,7 +206,7 @@ impl Shard {
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
-                    group: client.group,
+                    group: a.group,
                     continent,
                     class: a.class,
                     source: a.source,
@@ -218,9 +215,9 @@ impl Shard {
                     path: &path,
                     extra_headers: &class.headers,
                     websocket: class.session.is_some(),
-                    bot_score: i64::from(client.bot_score),
-                    threat_score: i64::from(client.threat_score),
-                    verified: client.verified,
+                    bot_score: i64::from(a.bot_score),
+                    threat_score: i64::from(a.threat_score),
+                    verified: a.verified,
                     key,
                     size: class.size_of(a.rank, key),
                     session_s,
@@ -239,7 +236,7 @@ impl Shard {
                     client_ip: ip,
                     country: group.country.as_bytes(),
                     subdivision: sub,
-                    group: client.group,
+                    group: a.group,
                     continent,
                     class: ctx.attack_class(),
                     source: a.source,
@@ -248,8 +245,8 @@ impl Shard {
                     path: &path,
                     extra_headers: &[],
                     websocket: false,
-                    bot_score: i64::from(client.bot_score),
-                    threat_score: i64::from(client.threat_score),
+                    bot_score: i64::from(a.bot_score),
+                    threat_score: i64::from(a.threat_score),
                     verified: false,
                     key: 0,
                     size: 1_000,
@@ -403,6 +400,9 @@ impl Shard {
                 c.edge.record(hit, r.size);
             }
             if hit {
+                if let Source::Normal = r.source {
+                    self.stats.edge_hits.record(edge_us);
+                }
                 self.answered(ctx, st, r, edge_us, region, preferred, bucket);
                 return;
             }
@@ -531,7 +531,7 @@ impl Shard {
             region,
             preferred,
             r.t_us,
-            latency_us,
+            (latency_us, latency_us),
             bucket,
         );
     }

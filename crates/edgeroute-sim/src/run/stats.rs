@@ -241,6 +241,12 @@ pub struct Stats {
     pub latency: LatencyHistogram,
     /// By client continent.
     pub by_continent: [LatencyHistogram; CONTINENTS],
+    /// The network part of every answered request's latency (client <-> data centre, and
+    /// data centre <-> region when it went further; no queueing, service or database time),
+    /// by client continent.
+    pub network_by_continent: [LatencyHistogram; CONTINENTS],
+    /// Latency of requests answered from an edge data centre's cache.
+    pub edge_hits: LatencyHistogram,
     /// By region (index into the policy's regions).
     pub regions: Vec<RegionStats>,
     /// By traffic class (attacks last).
@@ -316,6 +322,14 @@ impl Stats {
         for (a, b) in self.by_continent.iter_mut().zip(&o.by_continent) {
             a.merge(b);
         }
+        for (a, b) in self
+            .network_by_continent
+            .iter_mut()
+            .zip(&o.network_by_continent)
+        {
+            a.merge(b);
+        }
+        self.edge_hits.merge(&o.edge_hits);
         if self.regions.len() < o.regions.len() {
             self.regions.resize(o.regions.len(), RegionStats::default());
         }

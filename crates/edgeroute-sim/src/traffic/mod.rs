@@ -163,6 +163,15 @@ pub struct Arrival {
     /// Index among the generating shard's clients (normal clients first, then each attack's
     /// in turn), below [`ShardTraffic::local_clients`]: for per-client state a shard keeps.
     pub local: u32,
+    /// The client's group (copied from the client, as are the scores below, so handling an
+    /// arrival need not look the client up).
+    pub group: u32,
+    /// The client's `cf.bot_management.score`.
+    pub bot_score: u8,
+    /// The client's `cf.threat_score`.
+    pub threat_score: u8,
+    /// Whether the client is a verified bot.
+    pub verified: bool,
     /// Class index (normal traffic), or 0 for attacks.
     pub class: u16,
     /// Where it comes from.
@@ -352,6 +361,9 @@ struct ShardClient {
     local: u32,
     group: u32,
     utc_offset_h: f64,
+    bot_score: u8,
+    threat_score: u8,
+    verified: bool,
 }
 
 /// A shard's traffic generator: its clients and random stream.
@@ -444,6 +456,9 @@ impl ShardTraffic {
                                 local,
                                 group: c.group,
                                 utc_offset_h: g.utc_offset_h,
+                                bot_score: c.bot_score,
+                                threat_score: c.threat_score,
+                                verified: c.verified,
                             },
                             w,
                         ))
@@ -476,7 +491,7 @@ impl ShardTraffic {
         let start_len = out.len();
         self.generate_normal(model, population, from, to, out);
         let normal_end = out.len();
-        self.generate_attacks(model, from, to, out);
+        self.generate_attacks(model, population, from, to, out);
         if out.len() > normal_end && normal_end > start_len {
             // Two or more sorted runs: the stable sort merges runs in linear time.
             if let Some(slice) = out.get_mut(start_len..) {
@@ -589,6 +604,10 @@ impl ShardTraffic {
                 t_us,
                 client: pick.client,
                 local: pick.local,
+                group: pick.group,
+                bot_score: pick.bot_score,
+                threat_score: pick.threat_score,
+                verified: pick.verified,
                 class: u16::try_from(class).unwrap_or(0),
                 source: Source::Normal,
                 rank,
@@ -599,6 +618,7 @@ impl ShardTraffic {
     fn generate_attacks(
         &mut self,
         model: &TrafficModel,
+        population: &Population,
         from: u64,
         to: u64,
         out: &mut Vec<Arrival>,
@@ -630,10 +650,17 @@ impl ShardTraffic {
                     continue;
                 };
                 let base = self.attack_base.get(k).copied().unwrap_or(0);
+                let Some(c) = population.clients.get(client as usize) else {
+                    continue;
+                };
                 out.push(Arrival {
                     t_us,
                     client,
                     local: base.saturating_add(u32::try_from(i).unwrap_or(0)),
+                    group: c.group,
+                    bot_score: c.bot_score,
+                    threat_score: c.threat_score,
+                    verified: c.verified,
                     class: 0,
                     source: Source::Attack(a.event),
                     rank: 1,
