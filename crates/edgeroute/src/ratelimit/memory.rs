@@ -20,8 +20,8 @@ const SHARDS: usize = 64;
 /// Each slot is 20 bytes: a 32-bit tag of the key hash and the complete [`WindowState`]
 /// (window index, current and previous count, mitigation end). Three slots make a bucket of
 /// exactly one cache line, so a check of a key in its first bucket touches one line of memory.
-/// The table is allocated zeroed up front, so the operating system only backs the pages keys
-/// actually touch. The budget is rounded up to a power of two number of buckets per shard
+/// The table is allocated zeroed up front (large zeroed allocations are usually mapped lazily,
+/// so only the pages keys touch get backed). The budget is rounded up to a power of two number of buckets per shard
 /// (64 shards of 3-slot buckets), so the table holds between 1 and 2 times the budget; with the
 /// default budget it is 33.5 bytes per budgeted key.
 ///
