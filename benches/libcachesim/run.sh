@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Side by side: `edgeroute cache replay` (release build) and the PyPI package `libcachesim`
-# (Python bindings over libCacheSim's C library) on the same Zipf trace: miss counts (LRU and
-# FIFO must match exactly; S3-FIFO too, as edgeroute follows libCacheSim's S3FIFO) and
-# throughput. Usage: benches/libcachesim/run.sh [compare.py options]   (see compare.py --help)
+# (Python bindings over libCacheSim's C library, the library behind its `cachesim` tool) on the
+# same Zipf trace and the same capacities: miss counts (LRU, FIFO, CLOCK, SIEVE and S3-FIFO must
+# be equal) and speed (CPU time by default, see compare.py --help; ratio = ours / theirs).
+#
+# Not part of CI. From a fresh checkout (needs cargo, python3 with venv, and network for pip):
+#   benches/libcachesim/run.sh                        # 10M requests, lru,fifo,s3fifo, 4 capacities
+#   benches/libcachesim/run.sh --requests 100000 --policies lru,fifo,clock,sieve,s3fifo,wtinylfu
+#   benches/libcachesim/run.sh --binary --repeat 3    # also libCacheSim's binary trace reader
+# The trace is generated once into --workdir (default $TMPDIR or /tmp, ~165 MB for 10M rows) and
+# reused. Exit status 1 if a miss count differs from libCacheSim's.
 #
 # Environment: VENV (default: $TMPDIR/edgeroute-libcachesim-venv), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -22,4 +29,5 @@ fi
 
 (cd "$root" && cargo build --release --quiet -p edgeroute-cli)
 target="${CARGO_TARGET_DIR:-$root/target}"
+echo "# edgeroute $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD -- crates 2>/dev/null || echo ' (modified)')"
 exec "$venv/bin/python" "$here/compare.py" --edgeroute "$target/release/edgeroute" "$@"
