@@ -6,7 +6,8 @@
 #
 # Rounds alternate between the two gateways; each round's ratio compares two runs seconds apart,
 # so the median of the per-round ratios is the number to quote on a busy machine (best against
-# best is printed too).
+# best is printed too). It also prints each gateway's own CPU time per request (from
+# /proc/PID/stat around each run): on a shared machine that ratio moves much less than req/s.
 #
 # Needs `wrk` (apt-get install wrk). Everything listens on 127.0.0.1 only and stops at the end.
 # The load generator plays the Cloudflare edge: the script runs a copy of aybiza.toml that also
@@ -40,13 +41,22 @@ while read -r name; do resolve+=(--resolve "$name=$up"); done < <(
 
 "$bin/edgeroute-gateway" --policy "$work/aybiza-loopback.toml" --listen 127.0.0.1:18180 \
   --admin 127.0.0.1:18190 --upstream "$up" "${resolve[@]}" > /dev/null 2> "$work/policy.log" & pids+=($!)
+policy_pid=$!
 "$bin/edgeroute-gateway" --listen 127.0.0.1:18280 --admin 127.0.0.1:18290 --upstream "$up" \
   > /dev/null 2> "$work/plain.log" & pids+=($!)
+plain_pid=$!
 sleep 1
 
-run() { # URL -> requests/s
-  wrk -t1 -c"$conns" -d"${secs}s" -s benches/gateway-load/random_client.lua "$1" \
-    | awk '/Requests\/sec/ {print $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
+hz=$(getconf CLK_TCK)
+run() { # URL PID -> "requests/s CPU-µs-per-request" (the gateway's own CPU time per request)
+  local before after out
+  before=$(cpu_ticks "$2")
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" -s benches/gateway-load/random_client.lua "$1")
+  after=$(cpu_ticks "$2")
+  awk -v b="$before" -v a="$after" -v hz="$hz" '
+    / requests in / {n=$1} /Requests\/sec/ {r=$2}
+    END {printf "%s %.1f\n", r, (a-b)/hz*1e6/n}' <<< "$out"
 }
 check() { # the policy gateway must forward (200), not refuse
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.aybiza.com' \
@@ -58,16 +68,20 @@ check http://127.0.0.1:18280
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wrk: 1 thread, $conns connections, ${secs}s per run, $rounds rounds alternating"
-best_policy=0; best_plain=0; ratios=()
+best_policy=0; best_plain=0; ratios=(); cpu_ratios=()
 for i in $(seq "$rounds"); do
-  p=$(run http://127.0.0.1:18180/); n=$(run http://127.0.0.1:18280/)
+  read -r p pc < <(run http://127.0.0.1:18180/ "$policy_pid")
+  read -r n nc < <(run http://127.0.0.1:18280/ "$plain_pid")
   r=$(awk -v p="$p" -v n="$n" 'BEGIN{printf "%.3f", p/n}')
-  ratios+=("$r")
-  echo "round $i: aybiza policy $p req/s, no policy $n req/s, ratio $r"
+  c=$(awk -v p="$pc" -v n="$nc" 'BEGIN{printf "%.3f", n/p}')
+  ratios+=("$r"); cpu_ratios+=("$c")
+  echo "round $i: aybiza policy $p req/s ($pc µs CPU/request), no policy $n req/s ($nc µs CPU/request), ratio $r (CPU: $c)"
   best_policy=$(awk -v a="$best_policy" -v b="$p" 'BEGIN{print (b>a)?b:a}')
   best_plain=$(awk -v a="$best_plain" -v b="$n" 'BEGIN{print (b>a)?b:a}')
 done
+median() { sort -n | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 awk -v p="$best_policy" -v n="$best_plain" \
   'BEGIN{printf "best: aybiza policy %.0f req/s, no policy %.0f req/s, ratio %.3f\n", p, n, p/n}'
-printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "median of per-round ratios: %.3f\n", m}'
+echo "median of per-round ratios: $(printf '%s\n' "${ratios[@]}" | median)"
+echo "median gateway CPU-time ratio (no policy / policy, per request): $(printf '%s\n' "${cpu_ratios[@]}" | median)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
