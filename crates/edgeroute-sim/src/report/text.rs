@@ -141,7 +141,7 @@ impl Report {
         if self.sessions.opened > 0 {
             let _ = writeln!(
                 o,
-                "voice sessions: {} opened, {:.0} minutes, {} dropped",
+                "websocket sessions (voice and events): {} opened, {:.0} minutes, {} dropped",
                 self.sessions.opened, self.sessions.minutes, self.sessions.dropped
             );
         }
