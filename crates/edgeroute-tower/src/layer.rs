@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use edgeroute::{Action, Decision, Engine, Timestamp};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::{Clock, MonotonicClock};
-use crate::headers::HeaderCache;
+use crate::headers::{Edits, HeaderCache, set};
 use crate::request::with_request_view;
 
 /// The response body of a [`PolicyService`]: the inner service's body, or the layer's own answer.
@@ -44,7 +44,6 @@ pub struct PolicyLayer {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     metrics: bool,
-    headers: HeaderCache,
     recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
@@ -64,7 +63,6 @@ impl PolicyLayer {
             engine: engine.into(),
             clock: Arc::new(MonotonicClock::new()),
             metrics: true,
-            headers: HeaderCache,
             recorder: Arc::default(),
         }
     }
@@ -93,27 +91,35 @@ impl PolicyLayer {
 impl<S> Layer<S> for PolicyLayer {
     type Service = PolicyService<S>;
 
+    /// A service around `inner`. Servers call this once per connection: the service's state is
+    /// one `Arc` of its own, so the clone a server makes per request touches a reference count
+    /// private to the connection, not one every core shares.
     fn layer(&self, inner: S) -> Self::Service {
         PolicyService {
             inner,
-            engine: Arc::clone(&self.engine),
-            clock: Arc::clone(&self.clock),
-            metrics: self.metrics,
-            headers: self.headers,
-            recorder: Arc::clone(&self.recorder),
+            shared: Arc::new(Shared {
+                engine: Arc::clone(&self.engine),
+                clock: Arc::clone(&self.clock),
+                metrics: self.metrics,
+                recorder: Arc::clone(&self.recorder),
+            }),
         }
     }
+}
+
+/// What a [`PolicyService`] and its clones share.
+struct Shared {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    metrics: bool,
+    recorder: Arc<crate::metrics::DecisionMetrics>,
 }
 
 /// The service made by [`PolicyLayer`].
 #[derive(Clone)]
 pub struct PolicyService<S> {
     inner: S,
-    engine: Arc<Engine>,
-    clock: Arc<dyn Clock>,
-    metrics: bool,
-    headers: HeaderCache,
-    recorder: Arc<crate::metrics::DecisionMetrics>,
+    shared: Arc<Shared>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for PolicyService<S> {
@@ -142,16 +148,16 @@ impl<S> PolicyService<S> {
 
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+        &self.shared.engine
     }
 
     /// Decides for `req` now, as `call` does (without recording metrics).
     pub fn decide<B>(&self, req: &Request<B>) -> Decision {
-        let now = timestamp(self.clock.now());
+        let now = timestamp(self.shared.clock.now());
         let seed = next_seed();
         with_request_view(req, |v| {
             let v = edgeroute::RequestView { seed, ..*v };
-            self.engine.decide(&v, now)
+            self.shared.engine.decide(&v, now)
         })
     }
 }
@@ -191,29 +197,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let started = self.metrics.then(Instant::now);
+        let shared = &*self.shared;
+        let started = shared.metrics.then(Instant::now);
         let decision = self.decide(&req);
         if let Some(t) = started {
-            self.recorder.record(&decision, t.elapsed());
+            shared.recorder.record(&decision, t.elapsed());
         }
         if decision.action.forwards() {
-            set_headers(
-                req.headers_mut(),
-                decision.request_headers(),
-                Some(&self.headers),
-            );
-            req.extensions_mut().insert(decision.clone());
+            // Both edit lists are parsed now, so the decision moves into the extensions (no
+            // clone) and the future holds only the parsed response edits.
+            let mut response = Edits::default();
+            let headers = req.headers_mut();
+            HeaderCache.parse_all(decision.request_headers(), |n, v| set(headers, n, v));
+            HeaderCache.parse_all(decision.response_headers(), |n, v| response.push(n, v));
+            req.extensions_mut().insert(decision);
             PolicyFuture {
                 state: State::Forward {
                     fut: self.inner.call(req),
-                    decision: Some(decision),
-                    headers: self.headers,
+                    edits: response,
                 },
             }
         } else {
             PolicyFuture {
                 state: State::Answer {
-                    response: Some(answer_with(&decision, Some(&self.headers))),
+                    response: Some(answer_with(&decision, true)),
                 },
             }
         }
@@ -231,7 +238,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Forward { #[pin] fut: F, decision: Option<Decision>, headers: HeaderCache },
+        Forward { #[pin] fut: F, edits: Edits },
         Answer { response: Option<Response<Full<Bytes>>> },
     }
 }
@@ -244,17 +251,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Forward {
-                fut,
-                decision,
-                headers,
-            } => match fut.poll(cx) {
+            StateProj::Forward { fut, edits } => match fut.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Ready(Ok(mut resp)) => {
-                    if let Some(d) = decision.take() {
-                        set_headers(resp.headers_mut(), d.response_headers(), Some(headers));
-                    }
+                    edits.apply(resp.headers_mut());
                     Poll::Ready(Ok(resp.map(Either::Left)))
                 }
             },
@@ -278,11 +279,12 @@ fn status_only(status: StatusCode) -> Response<Full<Bytes>> {
 /// The layer's own answer for a decision that does not forward.
 #[must_use]
 pub fn answer(decision: &Decision) -> Response<Full<Bytes>> {
-    answer_with(decision, None)
+    answer_with(decision, false)
 }
 
-/// [`answer`], with header names and values parsed through `cache`.
-fn answer_with(decision: &Decision, cache: Option<&HeaderCache>) -> Response<Full<Bytes>> {
+/// [`answer`]; with `cached`, header names, values and the body come from the per-thread cache
+/// instead of being parsed and copied per request.
+fn answer_with(decision: &Decision, cached: bool) -> Response<Full<Bytes>> {
     let default_status = match decision.action {
         Action::Allow | Action::Preflight => StatusCode::NO_CONTENT,
         Action::Block | Action::Challenge | Action::ManagedChallenge | Action::JsChallenge => {
@@ -294,27 +296,31 @@ fn answer_with(decision: &Decision, cache: Option<&HeaderCache>) -> Response<Ful
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(default_status);
-    let (content_type, body): (&str, Bytes) = match decision.action {
-        Action::Preflight => ("", Bytes::new()),
+    let text_plain = || Some(HeaderValue::from_static("text/plain"));
+    let (content_type, body): (Option<HeaderValue>, Bytes) = match decision.action {
+        Action::Preflight | Action::Allow => (None, Bytes::new()),
         Action::Block => match decision.body() {
-            Some((ct, body)) => (ct, Bytes::copy_from_slice(body.as_bytes())),
-            None if status == StatusCode::TOO_MANY_REQUESTS => {
-                ("text/plain", Bytes::from_static(b"rate limited\n"))
+            Some((ct, body)) if cached => {
+                (HeaderCache.value(ct.as_bytes()), HeaderCache.body(body))
             }
-            None => ("text/plain", Bytes::from_static(b"blocked\n")),
+            Some((ct, body)) => (
+                HeaderValue::from_str(ct).ok(),
+                Bytes::copy_from_slice(body.as_bytes()),
+            ),
+            None if status == StatusCode::TOO_MANY_REQUESTS => {
+                (text_plain(), Bytes::from_static(b"rate limited\n"))
+            }
+            None => (text_plain(), Bytes::from_static(b"blocked\n")),
         },
         Action::Challenge | Action::ManagedChallenge | Action::JsChallenge => {
-            ("text/plain", Bytes::from_static(b"challenge required\n"))
+            (text_plain(), Bytes::from_static(b"challenge required\n"))
         }
-        Action::Unavailable => ("text/plain", Bytes::from_static(b"no origin available\n")),
-        Action::Allow => ("", Bytes::new()),
+        Action::Unavailable => (text_plain(), Bytes::from_static(b"no origin available\n")),
     };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    if !content_type.is_empty()
-        && let Ok(v) = HeaderValue::from_str(content_type)
-    {
+    if let Some(v) = content_type.filter(|v| !v.is_empty()) {
         h.insert(http::header::CONTENT_TYPE, v);
     }
     if matches!(
@@ -326,39 +332,20 @@ fn answer_with(decision: &Decision, cache: Option<&HeaderCache>) -> Response<Ful
             HeaderValue::from_static(decision.action.as_str()),
         );
     }
-    set_headers(h, decision.response_headers(), cache);
-    r
-}
-
-/// Sets (replacing) every header of `edits`; `vary` is appended instead. Names or values that
-/// are not valid HTTP are skipped (the policy loader rejects them, so this does not happen).
-/// With a cache, names and values are parsed once per distinct content.
-fn set_headers<'a>(
-    headers: &mut HeaderMap,
-    edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
-    cache: Option<&HeaderCache>,
-) {
-    for (name, value) in edits {
-        let name = match cache {
-            Some(c) => c.name(name),
-            None => HeaderName::from_bytes(name.as_bytes()).ok(),
-        };
-        let Some(name) = name else { continue };
-        let value = match (value.as_static(), cache) {
-            (Some(s), Some(c)) => c.value(s.as_bytes()),
-            (Some(s), None) => HeaderValue::from_str(s).ok(),
-            (None, Some(c)) => c.rendered(&value),
-            (None, None) => {
-                let mut buf = Vec::new();
-                value.write_to(&mut buf);
-                HeaderValue::from_bytes(&buf).ok()
+    if cached {
+        HeaderCache.parse_all(decision.response_headers(), |n, v| set(h, n, v));
+    } else {
+        let mut buf = Vec::new();
+        for (name, value) in decision.response_headers() {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            buf.clear();
+            value.write_to(&mut buf);
+            if let Ok(value) = HeaderValue::from_bytes(&buf) {
+                set(h, name, value);
             }
-        };
-        let Some(value) = value else { continue };
-        if name == http::header::VARY {
-            headers.append(name, value);
-        } else {
-            headers.insert(name, value);
         }
     }
+    r
 }
