@@ -1,126 +1,291 @@
-//! The in-process counter store: a fixed-size, sharded, two-choice set-associative table whose
-//! buckets are one 64-byte cache line each.
+//! The in-process counter store: a fixed-size, sharded, two-choice set-associative table of
+//! 16-byte slots, four to a 64-byte bucket (one cache line).
 
 use std::sync::Mutex;
 
 use super::{CounterStore, RateCheck, RateOutcome, WindowState};
 
-/// Slots per bucket: three 20-byte slots fit one 64-byte cache line.
-const WAYS: usize = 3;
-/// `u32` words per slot: tag, window, current, previous, mitigation end.
-const WORDS: usize = 5;
-/// `u32` words per bucket (one cache line; the last word is unused).
-const BUCKET_WORDS: usize = 16;
-/// Number of independently locked shards.
-const SHARDS: usize = 64;
+/// Slots per bucket: four 16-byte slots fill one 64-byte cache line.
+const WAYS: usize = 4;
+/// Bytes per bucket (one cache line).
+const BUCKET_BYTES: usize = 64;
+/// Bytes per slot.
+const SLOT_BYTES: usize = 16;
+/// A transparent huge page (x86-64, aarch64 with 4 KiB base pages).
+const HUGE_PAGE: usize = 2 << 20;
+/// Buckets in one huge page.
+const HUGE_PAGE_BUCKETS: u64 = (HUGE_PAGE / BUCKET_BYTES) as u64;
+/// Most independently locked shards.
+const MAX_SHARDS: u64 = 64;
+/// Shards of small tables hold at least this many buckets (256 KiB).
+const SMALL_SHARD_BUCKETS: u64 = 4096;
+/// Slots per budgeted key, as a fraction over 16: 17/16 leaves about 6% of the slots free when
+/// the budget is full, which keeps cuckoo insertions short.
+const HEADROOM_SIXTEENTHS: u64 = 17;
+/// Buckets visited by one insertion's search for a free slot (breadth first, at most three
+/// moves deep).
+const SEARCH_NODES: usize = 32;
+
+// Slot layout, as one little-endian `u128` (bits, low to high):
+// tag 28 | window 32 | current 24 | previous 24 | mitigation end 20.
+const TAG_BITS: u32 = 28;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+const WINDOW_SHIFT: u32 = TAG_BITS;
+const CURRENT_SHIFT: u32 = WINDOW_SHIFT + 32;
+const PREVIOUS_SHIFT: u32 = CURRENT_SHIFT + 24;
+const MITIGATION_SHIFT: u32 = PREVIOUS_SHIFT + 24;
+const COUNT_MASK: u128 = (1 << 24) - 1;
+const MITIGATION_MASK: u128 = (1 << 20) - 1;
 
 /// An in-process [`CounterStore`] with a fixed key budget.
 ///
 /// # Memory
-/// Each slot is 20 bytes: a 32-bit tag of the key hash and the complete [`WindowState`]
-/// (window index, current and previous count, mitigation end). Three slots make a bucket of
-/// exactly one cache line, so a check of a key in its first bucket touches one line of memory.
-/// The table is allocated zeroed up front (large zeroed allocations are usually mapped lazily,
-/// so only the pages keys touch get backed). The budget is rounded up to a power of two number of buckets per shard
-/// (64 shards of 3-slot buckets), so the table holds between 1 and 2 times the budget; with the
-/// default budget it is 33.5 bytes per budgeted key.
+/// Each slot is 16 bytes: a 28-bit tag of the key hash and the complete [`WindowState`] (the
+/// 32-bit window index, the current and previous counts in 24 bits each, and the end of a
+/// mitigation in 20 bits, as seconds after the start of the stored window). Four slots make a
+/// bucket of exactly one cache line. The table holds `17/16` of the budget in slots (rounded up
+/// to whole 2 MiB shards for large budgets): with the default budget of 1,048,576 keys that is
+/// 18 MiB, 18.9 bytes per budgeted key. Tables of 2 MiB shards are anonymous memory maps with
+/// transparent huge pages requested (`madvise`), so a check of a random key costs no page
+/// walk on systems that grant them; smaller tables are plain zeroed allocations. Either way
+/// the zero pages come from the OS on first touch: creating a store writes nothing.
+///
+/// # Limits of the packing
+/// Counts are exact up to [`MemoryCounterStore::MAX_COUNT`] (16,777,215) per window: a limit
+/// above that is enforced as that value, and an estimate (for `rate(..)`) saturates there.
+/// A mitigation end is kept to the second up to about 12 days past the start of the window
+/// (the policy compiler caps `mitigation_timeout` at one day).
 ///
 /// # Eviction rule
-/// A key may live in either of two buckets (partial-key cuckoo hashing: the second bucket is
-/// the first one XOR a hash of the tag, so a resident's other bucket is known without its
-/// key). A new key takes a free slot in the emptier bucket; when both are full, residents may
-/// move to their other buckets (a cuckoo path of at most two moves) to make room. When no room
-/// can be made, the new key replaces the candidate that was **least recently active** (oldest
-/// window index; on a tie, the lowest current count). Keys idle for more than one period hold
-/// nothing that matters (their estimate is 0) and are the first to go, so eviction only loses
-/// information when more keys are active at once than the table holds. An evicted key restarts
-/// from zero, which can only let a client through, never refuse one wrongly. The accuracy with
-/// one million distinct keys is measured by a test (see the crate README).
+/// A key may live in either of two buckets (partial-key cuckoo hashing: the second bucket is a
+/// function of the first and the tag, `h(tag) − bucket` modulo the bucket count, so a
+/// resident's other bucket is known without its key). A new key takes a free slot in its first
+/// bucket, else in its second; when both are full, residents move to their other buckets along
+/// a path of at most three moves (a bounded breadth-first search) to make room. When no room
+/// can be made, the new key replaces the candidate of its two buckets that was **least
+/// recently active** (oldest window index; on a tie, the lowest current count). Keys idle for
+/// more than one period hold nothing that matters (their estimate is 0) and are the first to
+/// go, so eviction only loses information when more keys are active at once than the table
+/// holds. An evicted key restarts from zero, which can only let a client through, never refuse
+/// one wrongly. The accuracy with one million distinct keys is measured by a test (see the
+/// crate README).
 ///
-/// A key is identified by its pair of buckets and a 32-bit tag: two live keys sharing both are
-/// counted together (for a key not in the table, the chance that one of the 6 candidate slots
-/// carries its tag is about 6 in 2^32).
+/// A key is identified by its shard, its pair of buckets and its 28-bit tag: two live keys
+/// sharing all three are counted together (for a key not in the table, the chance that one of
+/// the 8 candidate slots carries its tag is about 8 in 2^28).
 ///
 /// # Concurrency
-/// 64 shards, each behind its own mutex, chosen by the top bits of the key hash; a check holds
-/// one lock for a few dozen nanoseconds.
+/// The shards (up to 64, each on its own cache line) are each behind a mutex, chosen by the
+/// top bits of the key hash; a check holds one lock for the time of one or two cache misses.
 pub struct MemoryCounterStore {
-    shards: Box<[Mutex<Shard>]>,
-    bucket_mask: usize,
+    shards: Box<[Locked]>,
+    /// Buckets per shard.
+    buckets: u64,
 }
 
-/// A slot is named by the offset of its first word from `Shard::base`:
-/// `bucket × BUCKET_WORDS + way × WORDS`.
-type Slot = usize;
+/// A shard on its own cache line (no false sharing between the locks of two shards).
+#[repr(align(64))]
+struct Locked(Mutex<Shard>);
 
 struct Shard {
-    /// The buckets as `u32` words; bucket `b` starts at `base + 16 b`.
-    // INVARIANT: words.len() == base + (bucket_mask + 1) * BUCKET_WORDS, and `base` makes every
-    // bucket start on a 64-byte boundary.
-    words: Vec<u32>,
-    base: usize,
+    table: Table,
     len: usize,
 }
 
-impl Shard {
+/// Zeroed memory for the buckets of one shard.
+enum Storage {
+    /// An anonymous memory map (large shards: huge pages requested).
+    Mapped(memmap2::MmapMut),
+    /// A zeroed heap allocation.
+    Heap(Vec<u8>),
+}
+
+/// The buckets of one shard.
+struct Table {
+    storage: Storage,
+    // INVARIANT: `base + buckets * BUCKET_BYTES <= storage.len()` and `base` makes every
+    // bucket start on a 64-byte boundary (when the allocation allows it).
+    base: usize,
+}
+
+/// A bucket as its four slots.
+type Bucket = [u128; WAYS];
+
+impl Table {
     fn new(buckets: usize) -> Self {
-        // `vec![0; n]` allocates zeroed memory lazily; the extra line lets every bucket start
-        // on a cache-line boundary wherever the allocator put the array.
-        let words = vec![0u32; buckets * BUCKET_WORDS + BUCKET_WORDS];
-        let misalign = (words.as_ptr() as usize % 64) / 4;
-        let base = (BUCKET_WORDS - misalign) % BUCKET_WORDS;
-        Shard {
-            words,
+        let bytes = buckets.saturating_mul(BUCKET_BYTES);
+        if bytes >= HUGE_PAGE
+            && let Some(t) = Self::mapped(bytes)
+        {
+            return t;
+        }
+        // `vec![0; n]` asks the allocator for zeroed memory (calloc: fresh pages are not
+        // written); the extra line lets every bucket start on a cache-line boundary.
+        let heap = vec![0u8; bytes.saturating_add(BUCKET_BYTES)];
+        let misalign = heap.as_ptr() as usize % BUCKET_BYTES;
+        let base = (BUCKET_BYTES - misalign) % BUCKET_BYTES;
+        Table {
+            storage: Storage::Heap(heap),
             base,
-            len: 0,
         }
     }
 
-    /// The five words of a slot.
-    fn get(&self, slot: Slot) -> [u32; WORDS] {
-        let i = self.base + slot;
-        match self.words.get(i..i + WORDS) {
-            Some(&[a, b, c, d, e]) => [a, b, c, d, e],
-            _ => [0; WORDS],
+    /// An anonymous map of `bytes` (a multiple of the huge page size) with huge pages
+    /// requested; `None` if the OS refuses the map.
+    fn mapped(bytes: usize) -> Option<Self> {
+        let map = memmap2::MmapMut::map_anon(bytes).ok()?;
+        let (map, base) = if (map.as_ptr() as usize).is_multiple_of(HUGE_PAGE) {
+            (map, 0)
+        } else {
+            // Only whole, aligned 2 MiB ranges can be huge pages: map one more and start at
+            // the first boundary.
+            drop(map);
+            let map = memmap2::MmapMut::map_anon(bytes.checked_add(HUGE_PAGE)?).ok()?;
+            let base = (HUGE_PAGE - map.as_ptr() as usize % HUGE_PAGE) % HUGE_PAGE;
+            (map, base)
+        };
+        #[cfg(target_os = "linux")]
+        {
+            // Best effort: without huge pages the table works the same, only slower.
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
+        Some(Table {
+            storage: Storage::Mapped(map),
+            base,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Mapped(m) => m,
+            Storage::Heap(v) => v,
         }
     }
 
-    fn set(&mut self, slot: Slot, v: [u32; WORDS]) {
-        let i = self.base + slot;
-        if let Some(dst) = self.words.get_mut(i..i + WORDS) {
-            dst.copy_from_slice(&v);
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Mapped(m) => m,
+            Storage::Heap(v) => v,
         }
     }
 
-    fn tag(&self, slot: Slot) -> u32 {
-        self.words.get(self.base + slot).copied().unwrap_or(0)
+    /// The slots of bucket `b` (`None` out of range: never, by construction).
+    #[inline]
+    fn line(&self, b: usize) -> Option<&[[u8; SLOT_BYTES]]> {
+        let at = self.base + b * BUCKET_BYTES;
+        let line =
+            <&[u8; BUCKET_BYTES]>::try_from(self.bytes().get(at..at + BUCKET_BYTES)?).ok()?;
+        Some(line.as_chunks::<SLOT_BYTES>().0)
     }
 
-    /// The slot of bucket `bucket` holding `tag`.
-    fn find(&self, bucket: usize, tag: u32) -> Option<Slot> {
-        slots(bucket).find(|&s| self.tag(s) == tag)
+    /// The way of bucket `b` holding `tag` (0: a free way), and its slot.
+    #[inline]
+    fn find(&self, b: usize, tag: u64) -> Option<(usize, u128)> {
+        self.line(b)?
+            .iter()
+            .map(|s| u128::from_le_bytes(*s))
+            .enumerate()
+            .find(|&(_, v)| v & u128::from(TAG_MASK) == u128::from(tag))
     }
 
-    /// The first free slot of a bucket and how many slots it has in use.
-    fn free(&self, bucket: usize) -> (Option<Slot>, usize) {
-        let free = slots(bucket).find(|&s| self.tag(s) == 0);
-        let used = slots(bucket).filter(|&s| self.tag(s) != 0).count();
-        (free, used)
+    /// Bucket `b`'s slots (all free if out of range: never, by construction).
+    fn load(&self, b: usize) -> Bucket {
+        let mut out = [0u128; WAYS];
+        if let Some(line) = self.line(b) {
+            for (o, s) in out.iter_mut().zip(line) {
+                *o = u128::from_le_bytes(*s);
+            }
+        }
+        out
+    }
+
+    /// Writes slot `way` of bucket `b`.
+    #[inline]
+    fn store(&mut self, b: usize, way: usize, slot: u128) {
+        let at = self.base + b * BUCKET_BYTES + way * SLOT_BYTES;
+        if let Some(dst) = self.bytes_mut().get_mut(at..at + SLOT_BYTES) {
+            dst.copy_from_slice(&slot.to_le_bytes());
+        }
     }
 }
 
-/// The slots of a bucket.
-fn slots(bucket: usize) -> impl Iterator<Item = Slot> + Clone {
-    (0..WAYS).map(move |way| bucket * BUCKET_WORDS + way * WORDS)
+/// The tag of slot `way` (0: free).
+#[inline]
+fn tag_at(bucket: &Bucket, way: usize) -> u64 {
+    bucket
+        .get(way)
+        .map_or(0, |&v| u64::try_from(v & u128::from(TAG_MASK)).unwrap_or(0))
 }
 
-/// The bucket a slot belongs to.
-fn bucket_of(slot: Slot) -> usize {
-    slot / BUCKET_WORDS
+/// The way of a loaded bucket holding `tag` (0: a free way).
+#[inline]
+fn find(bucket: &Bucket, tag: u64) -> Option<usize> {
+    (0..WAYS).find(|&w| tag_at(bucket, w) == tag)
 }
 
-fn unpack(w: [u32; WORDS]) -> WindowState {
-    let [_, window, current, previous, mitigated_until_s] = w;
+/// The nonzero 28-bit tag of a (mixed) key hash (0 marks a free slot): bits 32 to 59,
+/// independent of the low bits that choose the bucket.
+#[inline]
+fn tag_of(key: u64) -> u64 {
+    ((key >> 32) & TAG_MASK).max(1)
+}
+
+/// A bijective mix of a key, so keys that are not hashes (small integers) spread too.
+#[inline]
+fn mix(key: u64) -> u64 {
+    (key ^ (key >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The other bucket of a key with `tag` in `bucket`, among `n`: `h(tag) − bucket` modulo `n`,
+/// an involution for any `n`.
+#[inline]
+fn alternate(bucket: u64, tag: u64, n: u64) -> u64 {
+    let h = (tag * n) >> TAG_BITS;
+    if h >= bucket {
+        h - bucket
+    } else {
+        h + n - bucket
+    }
+}
+
+/// `x` scaled into `0..n` (the high half of a 32 × 64-bit product).
+#[inline]
+fn scale(x: u32, n: u64) -> u64 {
+    (u64::from(x) * n) >> 32
+}
+
+/// Packs a tag and a state into a slot, the mitigation end relative to the window start.
+#[inline]
+fn pack(tag: u64, s: &WindowState, period: u64) -> u128 {
+    let start = u64::from(s.window) * period;
+    let until = u64::from(s.mitigated_until_s);
+    let rel = if until > start {
+        (until - start).min(MITIGATION_MASK as u64)
+    } else {
+        0
+    };
+    u128::from(tag & TAG_MASK)
+        | u128::from(s.window) << WINDOW_SHIFT
+        | (u128::from(s.current) & COUNT_MASK) << CURRENT_SHIFT
+        | (u128::from(s.previous) & COUNT_MASK) << PREVIOUS_SHIFT
+        | u128::from(rel) << MITIGATION_SHIFT
+}
+
+/// The state in a slot.
+#[inline]
+fn unpack(v: u128, period: u64) -> WindowState {
+    #[expect(clippy::cast_possible_truncation, reason = "masked fields")]
+    let (window, current, previous, rel) = (
+        (v >> WINDOW_SHIFT) as u32,
+        ((v >> CURRENT_SHIFT) & COUNT_MASK) as u32,
+        ((v >> PREVIOUS_SHIFT) & COUNT_MASK) as u32,
+        ((v >> MITIGATION_SHIFT) & MITIGATION_MASK) as u64,
+    );
+    let mitigated_until_s = if rel == 0 {
+        0
+    } else {
+        u32::try_from(u64::from(window) * period + rel).unwrap_or(u32::MAX)
+    };
     WindowState {
         window,
         current,
@@ -129,59 +294,132 @@ fn unpack(w: [u32; WORDS]) -> WindowState {
     }
 }
 
-fn pack(tag: u32, s: &WindowState) -> [u32; WORDS] {
-    [tag, s.window, s.current, s.previous, s.mitigated_until_s]
+/// One bucket reached by the search for a free slot: `from` names the node and way whose
+/// resident moves here.
+#[derive(Clone, Copy)]
+struct Node {
+    bucket: u64,
+    from: Option<(usize, usize)>,
 }
 
-/// The nonzero tag of a key hash (0 marks a free slot).
-fn tag_of(key: u64) -> u32 {
-    #[expect(clippy::cast_possible_truncation, reason = "folding a hash to 32 bits")]
-    let t = (key as u32) ^ ((key >> 32) as u32);
-    t.max(1)
-}
-
-/// The other bucket of a key with `tag` that lives in `bucket` (an involution).
-fn alternate(bucket: usize, tag: u32, mask: usize) -> usize {
-    let h = u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-    (bucket ^ usize::try_from(h).unwrap_or(0)) & mask
+/// Makes room in one of the full buckets `start` by moving residents to their other buckets
+/// along a path of at most three moves (breadth first over at most [`SEARCH_NODES`] buckets);
+/// returns the way of `start[0]` or `start[1]` (named by its bucket) freed.
+fn relocate(table: &mut Table, start: [u64; 2], n: u64) -> Option<(u64, usize)> {
+    let mut nodes = [Node {
+        bucket: 0,
+        from: None,
+    }; SEARCH_NODES];
+    let mut len = 0;
+    for b in start {
+        if len == 0 || nodes.first().is_some_and(|f| f.bucket != b) {
+            *nodes.get_mut(len)? = Node {
+                bucket: b,
+                from: None,
+            };
+            len += 1;
+        }
+    }
+    let mut next = 0;
+    while next < len {
+        let node = *nodes.get(next)?;
+        let here = table.load(usize::try_from(node.bucket).ok()?);
+        for way in 0..WAYS {
+            let other = alternate(node.bucket, tag_at(&here, way), n);
+            if other == node.bucket || nodes.get(..len)?.iter().any(|m| m.bucket == other) {
+                continue;
+            }
+            let there = table.load(usize::try_from(other).ok()?);
+            if let Some(free) = find(&there, 0) {
+                // Found: move residents back along the path, from the free slot to the start.
+                let (mut to_bucket, mut to_way) = (other, free);
+                let (mut at, mut at_way) = (next, way);
+                loop {
+                    let from = *nodes.get(at)?;
+                    let fb = usize::try_from(from.bucket).ok()?;
+                    let moved = table.load(fb).get(at_way).copied().unwrap_or(0);
+                    table.store(usize::try_from(to_bucket).ok()?, to_way, moved);
+                    table.store(fb, at_way, 0);
+                    match from.from {
+                        Some((parent, parent_way)) => {
+                            (to_bucket, to_way) = (from.bucket, at_way);
+                            (at, at_way) = (parent, parent_way);
+                        }
+                        None => return Some((from.bucket, at_way)),
+                    }
+                }
+            }
+            if len < SEARCH_NODES {
+                *nodes.get_mut(len)? = Node {
+                    bucket: other,
+                    from: Some((next, way)),
+                };
+                len += 1;
+            }
+        }
+        next += 1;
+    }
+    None
 }
 
 impl MemoryCounterStore {
-    /// The default key budget: 1,048,576 keys (a 33.5 MB table).
+    /// The default key budget: 1,048,576 keys (an 18 MiB table).
     pub const DEFAULT_KEY_BUDGET: u64 = 1 << 20;
 
-    /// A store holding at least `key_budget` keys (rounded up as described above; at most
-    /// [`crate::MAX_KEY_BUDGET`]).
+    /// The largest count a slot holds per window (limits above it are enforced as it).
+    pub const MAX_COUNT: u32 = (1 << 24) - 1;
+
+    /// A store holding at least `key_budget` keys (with the headroom and rounding described
+    /// above; at most [`crate::MAX_KEY_BUDGET`]).
     #[must_use]
     pub fn new(key_budget: u64) -> Self {
-        let per_shard = key_budget
-            .min(crate::compile::MAX_KEY_BUDGET)
-            .div_ceil(SHARDS as u64)
-            .max(1);
-        let buckets = per_shard
-            .div_ceil(WAYS as u64)
-            .checked_next_power_of_two()
-            .unwrap_or(1 << 40);
-        let buckets = usize::try_from(buckets).unwrap_or(usize::MAX / 2 / BUCKET_WORDS);
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard::new(buckets)))
+        let (shards, buckets) = layout(key_budget);
+        let per_shard = usize::try_from(buckets).unwrap_or(usize::MAX / 2 / BUCKET_BYTES);
+        let shards = (0..shards)
+            .map(|_| {
+                Locked(Mutex::new(Shard {
+                    table: Table::new(per_shard),
+                    len: 0,
+                }))
+            })
             .collect();
-        MemoryCounterStore {
-            shards,
-            bucket_mask: buckets - 1,
-        }
+        MemoryCounterStore { shards, buckets }
     }
 
     /// Number of slots (the effective key budget).
     #[must_use]
     pub fn capacity(&self) -> usize {
-        (self.bucket_mask + 1) * WAYS * SHARDS
+        self.total_buckets().saturating_mul(WAYS)
     }
 
-    /// Bytes of the table (address space; resident memory is what keys touched).
+    /// Bytes of the table (address space; resident memory is what keys touched, in whole huge
+    /// pages where the OS grants them).
     #[must_use]
     pub fn table_bytes(&self) -> usize {
-        (self.bucket_mask + 1) * BUCKET_WORDS * std::mem::size_of::<u32>() * SHARDS
+        self.total_buckets().saturating_mul(BUCKET_BYTES)
+    }
+
+    fn total_buckets(&self) -> usize {
+        usize::try_from(self.buckets)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(self.shards.len())
+    }
+}
+
+/// The number of shards and of buckets per shard for a key budget.
+fn layout(key_budget: u64) -> (u64, u64) {
+    let budget = key_budget.clamp(1, crate::compile::MAX_KEY_BUDGET);
+    let slots = (budget * HEADROOM_SIXTEENTHS).div_ceil(16);
+    let buckets = slots.div_ceil(WAYS as u64);
+    if buckets >= 2 * HUGE_PAGE_BUCKETS {
+        // Whole huge pages per shard.
+        let pages = buckets.div_ceil(HUGE_PAGE_BUCKETS);
+        let per_shard_pages = pages.div_ceil(MAX_SHARDS);
+        let shards = pages.div_ceil(per_shard_pages);
+        (shards, per_shard_pages * HUGE_PAGE_BUCKETS)
+    } else {
+        let shards = (buckets / SMALL_SHARD_BUCKETS).clamp(1, MAX_SHARDS);
+        (shards, buckets.div_ceil(shards))
     }
 }
 
@@ -195,108 +433,76 @@ impl std::fmt::Debug for MemoryCounterStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCounterStore")
             .field("capacity", &self.capacity())
+            .field("shards", &self.shards.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Moves `from` (a slot of `bucket`) to the free slot `to`, leaving `from` free.
-fn shift(shard: &mut Shard, from: Slot, to: Slot) {
-    let v = shard.get(from);
-    shard.set(to, v);
-    shard.set(from, [0; WORDS]);
-}
-
-/// Makes room in one of the full buckets `from` by moving residents along a cuckoo path of at
-/// most two moves (each resident to its other bucket); returns the slot freed. Bounded: at
-/// most 2 + 6 + 18 buckets are looked at.
-fn relocate(shard: &mut Shard, from: [usize; 2], mask: usize) -> Option<Slot> {
-    // One move: a resident of `from` whose other bucket has room.
-    for bucket in from {
-        for slot in slots(bucket) {
-            let other = alternate(bucket, shard.tag(slot), mask);
-            if other == bucket {
-                continue;
-            }
-            if let (Some(free), _) = shard.free(other) {
-                shift(shard, slot, free);
-                return Some(slot);
-            }
-        }
-    }
-    // Two moves: make room in a resident's other bucket first.
-    for bucket in from {
-        for slot in slots(bucket) {
-            let mid = alternate(bucket, shard.tag(slot), mask);
-            if mid == bucket {
-                continue;
-            }
-            for mid_slot in slots(mid) {
-                let far = alternate(mid, shard.tag(mid_slot), mask);
-                if far == mid || far == bucket {
-                    continue;
-                }
-                if let (Some(free), _) = shard.free(far) {
-                    shift(shard, mid_slot, free);
-                    shift(shard, slot, mid_slot);
-                    return Some(slot);
-                }
-            }
-        }
-    }
-    None
-}
-
 impl CounterStore for MemoryCounterStore {
     fn check(&self, query: &RateCheck) -> RateOutcome {
-        let key = query.key.0;
+        let key = mix(query.key.0);
+        let n = self.buckets;
         let tag = tag_of(key);
-        let shard_index = usize::try_from(key >> 58).unwrap_or(0) % SHARDS;
-        let b1 = usize::try_from(key).unwrap_or(0) & self.bucket_mask;
-        let b2 = alternate(b1, tag, self.bucket_mask);
-        let Some(shard) = self.shards.get(shard_index) else {
+        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
+        let (high, low) = ((key >> 32) as u32, key as u32);
+        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
+        let b1 = scale(low, n);
+        let b2 = alternate(b1, tag, n);
+        let Some(Locked(shard)) = self.shards.get(shard_index) else {
             return RateOutcome::default();
+        };
+        let period = u64::from(query.period_secs.max(1));
+        let query = RateCheck {
+            limit: query.limit.map(|l| l.min(Self::MAX_COUNT)),
+            ..*query
         };
         let mut guard = match shard.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         let shard = &mut *guard;
+        let (i1, i2) = (
+            usize::try_from(b1).unwrap_or(0),
+            usize::try_from(b2).unwrap_or(0),
+        );
         // The common case: the key is in its first bucket (one cache line).
-        let mut found = shard.find(b1, tag);
-        if found.is_none() && b2 != b1 {
-            found = shard.find(b2, tag);
-        }
-        let (slot, mut state) = match found {
-            Some(s) => (s, unpack(shard.get(s))),
-            None => {
-                let (e1, u1) = shard.free(b1);
-                let (e2, u2) = shard.free(b2);
-                // A new key goes to the emptier bucket (the first on a tie).
-                let empty = if u2 < u1 { e2.or(e1) } else { e1.or(e2) };
-                // A short cuckoo path may free a slot: then no one loses a count.
-                let room = empty.or_else(|| relocate(shard, [b1, b2], self.bucket_mask));
-                let slot = if let Some(s) = room {
-                    shard.len += 1;
-                    s
-                } else {
-                    // Evict the least recently active candidate.
-                    let mut victim = b1 * BUCKET_WORDS;
-                    let mut rank = (u32::MAX, u32::MAX);
-                    for s in slots(b1).chain(slots(b2)) {
-                        let st = unpack(shard.get(s));
+        let (at, way, mut state) = if let Some((w, v)) = shard.table.find(i1, tag) {
+            (i1, w, unpack(v, period))
+        } else if let Some((w, v)) = shard.table.find(i2, tag) {
+            (i2, w, unpack(v, period))
+        } else {
+            let room = match (shard.table.find(i1, 0), shard.table.find(i2, 0)) {
+                (Some((w, _)), _) => Some((b1, w)),
+                (None, Some((w, _))) => Some((b2, w)),
+                (None, None) => relocate(&mut shard.table, [b1, b2], n),
+            };
+            let (bucket, w) = if let Some(r) = room {
+                shard.len += 1;
+                r
+            } else {
+                // Evict the least recently active candidate.
+                let mut victim = (b1, 0);
+                let mut rank = (u32::MAX, u32::MAX);
+                for b in [b1, b2] {
+                    let loaded = shard.table.load(usize::try_from(b).unwrap_or(0));
+                    for (w, &v) in loaded.iter().enumerate() {
+                        let st = unpack(v, period);
                         if (st.window, st.current) < rank {
                             rank = (st.window, st.current);
-                            victim = s;
+                            victim = (b, w);
                         }
                     }
-                    victim
-                };
-                (slot, WindowState::default())
-            }
+                }
+                victim
+            };
+            (
+                usize::try_from(bucket).unwrap_or(0),
+                w,
+                WindowState::default(),
+            )
         };
-        debug_assert!(bucket_of(slot) == b1 || bucket_of(slot) == b2);
-        let outcome = state.apply(query);
-        shard.set(slot, pack(tag, &state));
+        let outcome = state.apply(&query);
+        shard.table.store(at, way, pack(tag, &state, period));
         outcome
     }
 
@@ -304,7 +510,7 @@ impl CounterStore for MemoryCounterStore {
         Some(
             self.shards
                 .iter()
-                .map(|s| match s.lock() {
+                .map(|Locked(s)| match s.lock() {
                     Ok(g) => g.len,
                     Err(p) => p.into_inner().len,
                 })
@@ -342,22 +548,36 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_rounded_up() {
+    fn layout_of_budgets() {
         let s = MemoryCounterStore::new(1);
-        assert_eq!(s.capacity(), 64 * 3);
-        let s = MemoryCounterStore::new(1 << 20);
-        // 16,384 keys per shard need 5,462 buckets of 3: rounded up to 8,192.
-        assert_eq!(s.capacity(), 64 * 8192 * 3);
-        assert_eq!(s.table_bytes(), 64 * 8192 * 64);
-        assert!(s.capacity() >= 1 << 20);
+        assert_eq!(s.capacity(), 4);
+        assert_eq!(s.shards.len(), 1);
+        // The default: 1,114,112 slots needed, 278,528 buckets: 9 shards of one huge page.
+        let s = MemoryCounterStore::default();
+        assert_eq!(s.shards.len(), 9);
+        assert_eq!(s.table_bytes(), 9 * HUGE_PAGE);
+        assert_eq!(s.capacity(), 9 * 32_768 * 4);
+        // Small budgets: shards of at least 4,096 buckets.
+        let s = MemoryCounterStore::new(100_000);
+        assert_eq!(s.shards.len(), 6);
+        assert!(s.capacity() >= 100_000 * 17 / 16);
+        // The largest budget: 64 shards of whole huge pages.
+        let (shards, buckets) = layout(crate::compile::MAX_KEY_BUDGET);
+        assert!(shards > 32 && shards <= MAX_SHARDS);
+        assert_eq!(buckets % HUGE_PAGE_BUCKETS, 0);
+        assert!(shards * buckets * 4 >= crate::compile::MAX_KEY_BUDGET);
+        for budget in [1u64, 2, 3, 5, 1000, 70_000, 300_000, 1 << 20, 3 << 20] {
+            let (shards, buckets) = layout(budget);
+            assert!(shards * buckets * 4 >= budget, "{budget}");
+            assert!((1..=MAX_SHARDS).contains(&shards), "{budget}");
+        }
     }
 
     #[test]
     fn a_full_bucket_evicts_the_least_recently_active_key() {
+        // One shard of one bucket of 4 slots (both choices are the same bucket).
         let store = MemoryCounterStore::new(1);
-        // Small keys all land in shard 0, and each shard has one bucket of 3 slots (both
-        // choices are the same bucket).
-        for k in 1..=3u64 {
+        for k in 1..=4u64 {
             for _ in 0..k {
                 store.check(&q(k, 600, 100));
             }
@@ -366,7 +586,7 @@ mod tests {
         assert_eq!(store.check(&q(9, 600, 100)).estimate, 1);
         assert_eq!(store.check(&q(2, 600, 100)).estimate, 3);
         assert_eq!(store.check(&q(1, 600, 100)).estimate, 1, "key 1 restarted");
-        assert_eq!(store.key_count(), Some(3));
+        assert_eq!(store.key_count(), Some(4));
     }
 
     #[test]
@@ -375,10 +595,11 @@ mod tests {
         for _ in 0..50 {
             store.check(&q(1, 60, 100));
         }
-        store.check(&q(2, 600, 100));
-        store.check(&q(3, 600, 100));
+        for k in 2..=4u64 {
+            store.check(&q(k, 600, 100));
+        }
         // Key 1 was busiest but is the least recently active.
-        store.check(&q(4, 600, 100));
+        store.check(&q(5, 600, 100));
         assert_eq!(store.check(&q(2, 600, 100)).estimate, 2);
         assert_eq!(store.check(&q(1, 600, 100)).estimate, 1, "key 1 restarted");
     }
@@ -401,22 +622,112 @@ mod tests {
     }
 
     #[test]
+    fn a_mitigation_spanning_windows_keeps_its_end() {
+        // One day of mitigation on a 10-second period, set late in a window: the end is
+        // stored relative to the window start and survives many window rolls.
+        let store = MemoryCounterStore::new(4096);
+        let mut m = RateCheck {
+            period_secs: 10,
+            mitigation_timeout_secs: 86_400,
+            ..q(77, 1_000_009, 1)
+        };
+        m.now = Timestamp::from_millis(1_000_009_500);
+        assert!(!store.check(&m).limited);
+        let o = store.check(&m);
+        assert!(o.limited);
+        assert_eq!(o.retry_after_secs, 86_400);
+        m.now = Timestamp::from_secs(1_000_009 + 50_000);
+        assert_eq!(store.check(&m).retry_after_secs, 36_401);
+        m.now = Timestamp::from_secs(1_000_009 + 86_400);
+        assert!(store.check(&m).limited, "ends at the next whole second");
+        m.now = Timestamp::from_secs(1_000_010 + 86_400);
+        assert!(!store.check(&m).limited);
+    }
+
+    #[test]
+    fn packing_round_trips_every_field() {
+        for period in [1u64, 10, 60, 86_400] {
+            for s in [
+                WindowState::default(),
+                WindowState {
+                    window: u32::MAX,
+                    current: MemoryCounterStore::MAX_COUNT,
+                    previous: MemoryCounterStore::MAX_COUNT,
+                    mitigated_until_s: 0,
+                },
+                WindowState {
+                    window: 40_000,
+                    current: 12,
+                    previous: 7_654_321,
+                    mitigated_until_s: u32::try_from(40_000 * period + 172_800).unwrap(),
+                },
+                WindowState {
+                    window: 3,
+                    current: 1,
+                    previous: 0,
+                    mitigated_until_s: u32::try_from(3 * period + 1).unwrap(),
+                },
+            ] {
+                let slot = pack(TAG_MASK, &s, period);
+                assert_eq!(unpack(slot, period), s, "{period}");
+                let b: Bucket = [slot, 0, 0, 0];
+                assert_eq!(find(&b, TAG_MASK), Some(0));
+                assert_eq!(find(&b, 0), Some(1));
+            }
+        }
+    }
+
+    #[test]
+    fn limits_above_the_largest_count_are_enforced_as_it() {
+        let store = MemoryCounterStore::new(64);
+        let mut big = q(3, 5, u32::MAX);
+        big.limit = Some(u32::MAX);
+        // Fill the window directly to one below the cap, then two more requests.
+        {
+            let Locked(shard) = &store.shards[0];
+            let mut g = shard.lock().unwrap();
+            let key = mix(big.key.0);
+            #[expect(clippy::cast_possible_truncation, reason = "test")]
+            let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
+            let s = WindowState {
+                window: 0,
+                current: MemoryCounterStore::MAX_COUNT - 1,
+                previous: 0,
+                mitigated_until_s: 0,
+            };
+            g.table.store(b1, 0, pack(tag_of(key), &s, 60));
+        }
+        assert!(!store.check(&big).limited);
+        let o = store.check(&big);
+        assert!(o.limited);
+        assert_eq!(
+            o.estimate,
+            MemoryCounterStore::MAX_COUNT + 1,
+            "the count and itself"
+        );
+    }
+
+    #[test]
     fn alternate_buckets_are_an_involution() {
-        for b in 0..64usize {
-            for tag in [1u32, 7, 0xdead_beef, u32::MAX] {
-                let other = alternate(b, tag, 63);
-                assert_eq!(alternate(other, tag, 63), b);
+        for n in [1u64, 2, 3, 7, 64, 1000, 32_768] {
+            for b in (0..n).step_by(usize::try_from(n / 50 + 1).unwrap()) {
+                for tag in [1u64, 7, 0x0ead_beef, TAG_MASK] {
+                    let other = alternate(b, tag, n);
+                    assert!(other < n);
+                    assert_eq!(alternate(other, tag, n), b, "{n} {b} {tag}");
+                }
             }
         }
     }
 
     #[test]
     fn keys_moved_by_the_cuckoo_path_keep_their_counts() {
-        // 4,000 keys into 6,144 slots (65% full, so buckets overflow and keys move along
-        // cuckoo paths): moved keys keep their counts.
-        let store = MemoryCounterStore::new(64 * 64);
-        let keys: Vec<u64> = (0..4000u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        // As many keys as the budget (94% of the slots), so buckets overflow and keys move
+        // along cuckoo paths: moved keys keep their counts.
+        let budget = 20_000u64;
+        let store = MemoryCounterStore::new(budget);
+        let keys: Vec<u64> = (0..budget)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
             .collect();
         for (n, &k) in keys.iter().enumerate() {
             for _ in 0..(n % 3 + 1) {
@@ -438,8 +749,25 @@ mod tests {
                 o.estimate == u32::try_from(n % 3 + 1).unwrap()
             })
             .count();
-        assert!(store.capacity() >= 4000 && store.capacity() < 8000);
-        assert!(kept > 3500, "{kept} kept");
-        assert!(kept <= store.capacity());
+        assert!(store.capacity() >= 20_000 && store.capacity() < 24_000);
+        // At 94% of the slots a three-move search can still fail now and then (then the least
+        // recently active candidate is evicted, and read back as a new key).
+        assert!(kept >= 19_990, "{kept} kept");
+        assert!(store.key_count().unwrap() <= store.capacity());
+    }
+
+    #[test]
+    fn large_tables_are_mapped() {
+        let store = MemoryCounterStore::new(1 << 20);
+        let Locked(shard) = &store.shards[0];
+        let g = shard.lock().unwrap();
+        assert!(matches!(g.table.storage, Storage::Mapped(_)));
+        assert!(g.table.bytes().len() >= usize::try_from(store.buckets).unwrap() * 64);
+        let small = MemoryCounterStore::new(4096);
+        let Locked(shard) = &small.shards[0];
+        assert!(matches!(
+            shard.lock().unwrap().table.storage,
+            Storage::Heap(_)
+        ));
     }
 }

@@ -138,6 +138,7 @@ pub struct WindowState {
 impl WindowState {
     /// Applies `query` to this state (the reference implementation of the counting rule, used
     /// by [`MemoryCounterStore`] and usable by other stores).
+    #[inline]
     pub fn apply(&mut self, query: &RateCheck) -> RateOutcome {
         let period = u64::from(query.period_secs.max(1));
         let period_us = period * 1_000_000;
