@@ -266,8 +266,8 @@ fn pack(tag: u64, s: &WindowState, period: u64) -> u128 {
     };
     u128::from(tag & TAG_MASK)
         | u128::from(s.window) << WINDOW_SHIFT
-        | (u128::from(s.current) & COUNT_MASK) << CURRENT_SHIFT
-        | (u128::from(s.previous) & COUNT_MASK) << PREVIOUS_SHIFT
+        | u128::from(s.current.min(MemoryCounterStore::MAX_COUNT)) << CURRENT_SHIFT
+        | u128::from(s.previous.min(MemoryCounterStore::MAX_COUNT)) << PREVIOUS_SHIFT
         | u128::from(rel) << MITIGATION_SHIFT
 }
 
@@ -292,6 +292,62 @@ fn unpack(v: u128, period: u64) -> WindowState {
         previous,
         mitigated_until_s,
     }
+}
+
+/// The common case of [`WindowState::apply`] on a packed slot, without unpacking it: no
+/// mitigation stored and the request not acted on. `None` when the general rule must run
+/// (the request is acted on, a mitigation is stored, or the arithmetic needs more than 64
+/// bits); the answer and the new slot are otherwise exactly the general rule's.
+#[inline]
+fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
+    if (v >> MITIGATION_SHIFT) & MITIGATION_MASK != 0 {
+        return None;
+    }
+    let period_us = u64::from(query.period_secs.max(1)) * 1_000_000;
+    let now_us = query.now.as_micros();
+    let window = u32::try_from(now_us / period_us).ok()?;
+    let elapsed_us = now_us % period_us;
+    #[expect(clippy::cast_possible_truncation, reason = "masked fields")]
+    let (stored, current, previous) = (
+        (v >> WINDOW_SHIFT) as u32,
+        ((v >> CURRENT_SHIFT) & COUNT_MASK) as u64,
+        ((v >> PREVIOUS_SHIFT) & COUNT_MASK) as u64,
+    );
+    let (previous, current) = if stored == window {
+        (previous, current)
+    } else if stored.checked_add(1) == Some(window) {
+        (current, 0)
+    } else {
+        (0, 0)
+    };
+    // previous × (P − e) + current × P: the estimate before this request, scaled by P.
+    let scaled = previous
+        .checked_mul(period_us - elapsed_us)?
+        .checked_add(current.checked_mul(period_us)?)?;
+    if let Some(limit) = query.limit
+        && scaled.checked_add(period_us)? > u64::from(limit).checked_mul(period_us)?
+    {
+        return None;
+    }
+    let count = u64::from(query.count);
+    let current = current + count;
+    if current > u64::from(MemoryCounterStore::MAX_COUNT) {
+        return None;
+    }
+    let estimate = u32::try_from((scaled + count * period_us).div_ceil(period_us)).ok()?;
+    let kept = v & u128::from(TAG_MASK);
+    let slot = kept
+        | u128::from(window) << WINDOW_SHIFT
+        | u128::from(current) << CURRENT_SHIFT
+        | u128::from(previous) << PREVIOUS_SHIFT;
+    Some((
+        slot,
+        RateOutcome {
+            estimate,
+            limited: false,
+            retry_after_secs: 0,
+        },
+    ))
 }
 
 /// One bucket reached by the search for a free slot: `from` names the node and way whose
@@ -466,10 +522,17 @@ impl CounterStore for MemoryCounterStore {
             usize::try_from(b2).unwrap_or(0),
         );
         // The common case: the key is in its first bucket (one cache line).
-        let (at, way, mut state) = if let Some((w, v)) = shard.table.find(i1, tag) {
-            (i1, w, unpack(v, period))
-        } else if let Some((w, v)) = shard.table.find(i2, tag) {
-            (i2, w, unpack(v, period))
+        let (at, way, mut state) = if let Some((at, w, v)) = shard
+            .table
+            .find(i1, tag)
+            .map(|(w, v)| (i1, w, v))
+            .or_else(|| shard.table.find(i2, tag).map(|(w, v)| (i2, w, v)))
+        {
+            if let Some((slot, outcome)) = apply_packed(v, &query) {
+                shard.table.store(at, w, slot);
+                return outcome;
+            }
+            (at, w, unpack(v, period))
         } else {
             let room = match (shard.table.find(i1, 0), shard.table.find(i2, 0)) {
                 (Some((w, _)), _) => Some((b1, w)),
@@ -705,6 +768,100 @@ mod tests {
             MemoryCounterStore::MAX_COUNT + 1,
             "the count and itself"
         );
+    }
+
+    #[test]
+    fn counting_only_saturates_at_the_largest_count() {
+        let store = MemoryCounterStore::new(64);
+        let mut q = q(4, 5, 1);
+        q.limit = None;
+        let key = mix(q.key.0);
+        #[expect(clippy::cast_possible_truncation, reason = "test")]
+        let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
+        let Locked(shard) = &store.shards[0];
+        let s = WindowState {
+            window: 0,
+            current: MemoryCounterStore::MAX_COUNT - 1,
+            previous: 0,
+            mitigated_until_s: 0,
+        };
+        shard
+            .lock()
+            .unwrap()
+            .table
+            .store(b1, 0, pack(tag_of(key), &s, 60));
+        assert_eq!(store.check(&q).estimate, MemoryCounterStore::MAX_COUNT);
+        for _ in 0..3 {
+            assert!(store.check(&q).estimate >= MemoryCounterStore::MAX_COUNT);
+        }
+        let v = shard.lock().unwrap().table.load(b1)[0];
+        assert_eq!(
+            unpack(v, 60).current,
+            MemoryCounterStore::MAX_COUNT,
+            "no wrap"
+        );
+    }
+
+    #[test]
+    fn the_packed_fast_path_takes_the_common_case() {
+        let s = WindowState {
+            window: 0,
+            current: 5,
+            previous: 0,
+            mitigated_until_s: 0,
+        };
+        let (slot, out) = apply_packed(pack(9, &s, 60), &q(1, 30, 100)).unwrap();
+        assert_eq!(out.estimate, 6);
+        assert_eq!(unpack(slot, 60).current, 6);
+        assert_eq!(slot & u128::from(TAG_MASK), 9);
+        // Acted on: the general rule answers.
+        assert!(apply_packed(pack(9, &s, 60), &q(1, 30, 5)).is_none());
+    }
+
+    proptest::proptest! {
+        /// Whenever the fast path answers, its answer and new slot are the general rule's.
+        #[test]
+        fn the_packed_fast_path_is_the_general_rule(
+            back in 0u32..4,
+            current in 0u32..300,
+            previous in 0u32..300,
+            mitigation in proptest::prop_oneof![proptest::strategy::Just(0u64), 1u64..200],
+            now_ms in 0u64..10_000_000,
+            period in proptest::prop_oneof![
+                proptest::strategy::Just(1u32),
+                proptest::strategy::Just(10),
+                proptest::strategy::Just(60),
+                proptest::strategy::Just(3600),
+            ],
+            limit in proptest::option::of(1u32..400),
+            count: bool,
+            timeout in proptest::prop_oneof![proptest::strategy::Just(0u32), proptest::strategy::Just(30)],
+        ) {
+            let p = u64::from(period);
+            let query = RateCheck {
+                key: CounterKey(1),
+                period_secs: period,
+                now: Timestamp::from_millis(now_ms),
+                count,
+                limit,
+                mitigation_timeout_secs: timeout,
+            };
+            let window = u32::try_from(now_ms / 1000 / p).unwrap().saturating_sub(back);
+            let until = if mitigation == 0 { 0 } else { u64::from(window) * p + mitigation };
+            let s = WindowState {
+                window,
+                current,
+                previous,
+                mitigated_until_s: u32::try_from(until).unwrap(),
+            };
+            let v = pack(12_345, &s, p);
+            if let Some((slot, out)) = apply_packed(v, &query) {
+                let mut general = unpack(v, p);
+                let expected = general.apply(&query);
+                proptest::prop_assert_eq!(out, expected);
+                proptest::prop_assert_eq!(slot, pack(12_345, &general, p));
+            }
+        }
     }
 
     #[test]
