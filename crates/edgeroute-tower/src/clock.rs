@@ -8,6 +8,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Time since the epoch. Must never go backwards.
     fn now(&self) -> Duration;
+
+    /// Time since the epoch at `instant`, a reading the caller just took (the layer reads one
+    /// [`Instant`] per request for both this and the `decide()` latency metric). The default
+    /// ignores it and calls [`now`](Self::now); clocks built on [`Instant`] use it instead of
+    /// reading the clock again.
+    fn now_at(&self, instant: Instant) -> Duration {
+        let _ = instant;
+        self.now()
+    }
 }
 
 /// The default clock: monotonic, with the Unix epoch.
@@ -43,7 +52,12 @@ impl Default for MonotonicClock {
 
 impl Clock for MonotonicClock {
     fn now(&self) -> Duration {
-        self.anchor.saturating_add(self.start.elapsed())
+        self.now_at(Instant::now())
+    }
+
+    fn now_at(&self, instant: Instant) -> Duration {
+        self.anchor
+            .saturating_add(instant.saturating_duration_since(self.start))
     }
 }
 
@@ -95,6 +109,14 @@ mod tests {
         let a = c.now();
         let b = c.now();
         assert!(b >= a);
+        let later = Instant::now();
+        let at = c.now_at(later);
+        assert!(at >= b && at <= c.now());
+        assert_eq!(c.now_at(c.start), c.anchor);
+        // An instant from before the clock was made reads as its start, not earlier.
+        assert_eq!(c.now_at(c.start - Duration::from_millis(1)), c.anchor);
+        let manual = ManualClock::new(Duration::from_secs(3));
+        assert_eq!(manual.now_at(later), Duration::from_secs(3));
         // 2020-01-01 and later.
         assert!(a > Duration::from_secs(1_577_836_800));
     }

@@ -153,7 +153,11 @@ impl<S> PolicyService<S> {
 
     /// Decides for `req` now, as `call` does (without recording metrics).
     pub fn decide<B>(&self, req: &Request<B>) -> Decision {
-        let now = timestamp(self.shared.clock.now());
+        self.decide_at(req, self.shared.clock.now())
+    }
+
+    fn decide_at<B>(&self, req: &Request<B>, now: std::time::Duration) -> Decision {
+        let now = timestamp(now);
         let seed = next_seed();
         with_request_view(req, |v| {
             let v = edgeroute::RequestView { seed, ..*v };
@@ -198,11 +202,15 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let shared = &*self.shared;
-        let started = shared.metrics.then(Instant::now);
-        let decision = self.decide(&req);
-        if let Some(t) = started {
-            shared.recorder.record(&decision, t.elapsed());
-        }
+        let decision = if shared.metrics {
+            // One clock reading for both the decision's time and the latency metric.
+            let started = Instant::now();
+            let decision = self.decide_at(&req, shared.clock.now_at(started));
+            shared.recorder.record(&decision, started.elapsed());
+            decision
+        } else {
+            self.decide(&req)
+        };
         if decision.action.forwards() {
             // Both edit lists are parsed now, so the decision moves into the extensions (no
             // clone) and the future holds only the parsed response edits.

@@ -2,8 +2,8 @@
 //! Prometheus one) and these appear; without one they cost next to nothing.
 //!
 //! A [`PolicyLayer`](crate::PolicyLayer) keeps the handles it registered (one per action,
-//! region and cache level seen, one per rule), so a request costs a few atomic increments, not
-//! a registry lookup with freshly built labels. Install the recorder before the layer serves
+//! region and cache level seen, one per rule of the policy snapshot in force, by rule index),
+//! so a request costs a few atomic increments, not a registry lookup with freshly built labels. Install the recorder before the layer serves
 //! its first request: handles taken earlier stay bound to the recorder of that moment.
 //!
 //! | name | kind | labels |
@@ -15,11 +15,11 @@
 //! | `edgeroute_redis_sync_failures_total` | counter | |
 //! | `edgeroute_redis_available` | gauge | |
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use edgeroute::Decision;
+use edgeroute::{Decision, Policy};
 use hashbrown::{Equivalent, HashMap};
 use metrics::{Counter, Histogram};
 
@@ -73,30 +73,33 @@ impl Equivalent<DecisionKey> for DecisionKeyRef<'_> {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct RuleKey {
-    phase: &'static str,
-    rule: Box<str>,
+/// The handles of one layer: decision counters by label content, rule counters by rule index
+/// in one policy snapshot (indices mean other rules after a reload, so a new snapshot gets a
+/// fresh table; the decision counters carry over).
+struct Handles {
+    /// The snapshot `rules` belongs to. A `Weak` keeps its allocation, so no later snapshot
+    /// can have the same address while this table is in use.
+    snapshot: Weak<Policy>,
+    rules: Box<[OnceLock<Counter>]>,
+    decisions: Map<DecisionKey>,
 }
 
-// INVARIANT: hashes exactly like `RuleKey`.
-#[derive(Hash)]
-struct RuleKeyRef<'a> {
-    phase: &'static str,
-    rule: &'a str,
-}
-
-impl Equivalent<RuleKey> for RuleKeyRef<'_> {
-    fn equivalent(&self, k: &RuleKey) -> bool {
-        self.phase == k.phase && self.rule == &*k.rule
+impl Default for Handles {
+    fn default() -> Self {
+        Handles {
+            snapshot: Weak::new(),
+            rules: Box::default(),
+            decisions: Map::default(),
+        }
     }
 }
 
-/// Cached metric handles of one layer (see the module docs).
+/// Cached metric handles of one layer (see the module docs): per request, one `ArcSwap` load,
+/// one small hash lookup and one index per matched rule, no label formatting, no registry
+/// lookup, no handle clone.
 #[derive(Default)]
 pub(crate) struct DecisionMetrics {
-    decisions: ArcSwap<Map<DecisionKey>>,
-    rules: ArcSwap<Map<RuleKey>>,
+    handles: ArcSwap<Handles>,
     histogram: OnceLock<Histogram>,
 }
 
@@ -112,56 +115,206 @@ impl DecisionMetrics {
         self.histogram
             .get_or_init(|| metrics::histogram!(DECIDE_SECONDS))
             .record(took.as_secs_f64());
+        let policy = decision.policy();
+        let mut handles = self.handles.load();
+        if !std::ptr::eq(handles.snapshot.as_ptr(), Arc::as_ptr(policy)) {
+            // A new snapshot (or the first request): a fresh rule table. Concurrent rebinds
+            // may each store one; the loser's handles are taken again, from the same registry.
+            self.handles.store(Arc::new(Handles {
+                snapshot: Arc::downgrade(policy),
+                rules: policy.rules().iter().map(|_| OnceLock::new()).collect(),
+                decisions: handles.decisions.clone(),
+            }));
+            handles = self.handles.load();
+        }
         let key = DecisionKeyRef {
             action: decision.action.as_str(),
             cache: decision.cache.level.as_str(),
             region: decision.region().unwrap_or("none"),
         };
-        let counter = self.decisions.load().get(&key).cloned();
-        let counter = counter.unwrap_or_else(|| {
-            let c = metrics::counter!(
-                DECISIONS,
-                "action" => key.action,
-                "region" => key.region.to_owned(),
-                "cache" => key.cache,
-            );
-            insert(
-                &self.decisions,
-                DecisionKey {
-                    action: key.action,
-                    cache: key.cache,
-                    region: key.region.into(),
-                },
-                &c,
-            );
-            c
-        });
-        counter.increment(1);
-        for (phase, rule) in decision.matched_rules_with_phase() {
-            let key = RuleKeyRef {
-                phase: phase.as_str(),
-                rule,
+        match handles.decisions.get(&key) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = metrics::counter!(
+                    DECISIONS,
+                    "action" => key.action,
+                    "region" => key.region.to_owned(),
+                    "cache" => key.cache,
+                );
+                c.increment(1);
+                if handles.decisions.len() < MAX_HANDLES {
+                    // Copy on write; a concurrent insert may be lost, and is redone next time.
+                    let mut decisions = handles.decisions.clone();
+                    decisions.insert(
+                        DecisionKey {
+                            action: key.action,
+                            cache: key.cache,
+                            region: key.region.into(),
+                        },
+                        c,
+                    );
+                    self.handles.store(Arc::new(Handles {
+                        snapshot: Weak::clone(&handles.snapshot),
+                        rules: handles.rules.clone(),
+                        decisions,
+                    }));
+                }
+            }
+        }
+        let rules = policy.rules();
+        for &i in decision.matched().indices() {
+            let i = usize::from(i);
+            let (Some(slot), Some(rule)) = (handles.rules.get(i), rules.get(i)) else {
+                continue;
             };
-            let counter = self.rules.load().get(&key).cloned();
-            let counter = counter.unwrap_or_else(|| {
-                let c = metrics::counter!(RULE_MATCHES, "rule" => rule.to_owned(), "phase" => key.phase);
-                insert(&self.rules, RuleKey {
-                    phase: key.phase,
-                    rule: rule.into(),
-                }, &c);
-                c
-            });
-            counter.increment(1);
+            slot.get_or_init(|| {
+                metrics::counter!(
+                    RULE_MATCHES,
+                    "rule" => rule.id().to_owned(),
+                    "phase" => rule.phase().as_str(),
+                )
+            })
+            .increment(1);
         }
     }
 }
 
-fn insert<K: std::hash::Hash + Eq + Clone>(map: &ArcSwap<Map<K>>, key: K, counter: &Counter) {
-    let current = map.load_full();
-    if current.len() < MAX_HANDLES {
-        // Copy on write; a concurrent insert may be lost, and is redone next time.
-        let mut m = Map::clone(&current);
-        m.insert(key, counter.clone());
-        map.store(Arc::new(m));
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use edgeroute::{Engine, RequestView, Timestamp};
+    use metrics::{
+        CounterFn, Gauge, Key, KeyName, Metadata, Recorder, SharedString, Unit, with_local_recorder,
+    };
+
+    use super::*;
+
+    /// Counts increments by name and sorted labels.
+    #[derive(Default)]
+    struct Counts(Mutex<BTreeMap<String, Arc<Cell>>>);
+
+    #[derive(Default)]
+    struct Cell(AtomicU64);
+
+    impl CounterFn for Cell {
+        fn increment(&self, value: u64) {
+            self.0.fetch_add(value, Ordering::Relaxed);
+        }
+        fn absolute(&self, value: u64) {
+            self.0.fetch_max(value, Ordering::Relaxed);
+        }
+    }
+
+    impl Recorder for Counts {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            let mut map = self.0.lock().unwrap();
+            Counter::from_arc(Arc::clone(map.entry(name).or_default()))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    impl Counts {
+        fn snapshot(&self) -> BTreeMap<String, u64> {
+            let map = self.0.lock().unwrap();
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.0.load(Ordering::Relaxed)))
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        }
+    }
+
+    fn aybiza_text() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/aybiza.toml"
+        ))
+        .unwrap()
+    }
+
+    fn decisions(engine: &Engine, from: u64) -> Vec<Decision> {
+        let peer: IpAddr = "173.245.48.1".parse().unwrap();
+        let shapes: [(&[u8], &[u8]); 5] = [
+            (b"api.aybiza.com", b"/static/app.js"),
+            (b"api.aybiza.com", b"/api/v1/agents?page=2"),
+            (b"api.aybiza.com", b"/.env"),
+            (b"voice.aybiza.com", b"/stream/abc"),
+            (b"ws.aybiza.com", b"/events"),
+        ];
+        let mut out = Vec::new();
+        for (i, (host, path)) in shapes.iter().enumerate() {
+            let client = format!("81.2.69.{}", 10 + i);
+            let headers: [(&[u8], &[u8]); 3] = [
+                (b"host", host),
+                (b"cf-connecting-ip", client.as_bytes()),
+                (b"cf-ipcountry", b"DE"),
+            ];
+            let v = RequestView {
+                method: b"GET",
+                host: Some(host),
+                path_and_query: path,
+                headers: &headers,
+                ..RequestView::new(peer)
+            };
+            out.push(engine.decide(&v, Timestamp::from_micros(from + i as u64 * 1000)));
+        }
+        out
+    }
+
+    #[test]
+    fn cached_handles_count_what_the_uncached_path_counts_across_a_reload() {
+        let text = aybiza_text();
+        let (policy, _) = edgeroute::Policy::from_toml_str(&text, "aybiza.toml", None).unwrap();
+        let engine = Engine::new(policy);
+        // The same policy without its first firewall rule: every later rule index shifts.
+        let start = text
+            .find("[[firewall.rules]]\nid = \"waf-calls-api-bots\"")
+            .unwrap();
+        let end = start + 1 + text[start + 1..].find("[[firewall.rules]]").unwrap();
+        let shifted = format!("{}{}", &text[..start], &text[end..]);
+        let (shifted, _) = edgeroute::Policy::from_toml_str(&shifted, "b.toml", None).unwrap();
+
+        let cached = Counts::default();
+        let plain = Counts::default();
+        let m = DecisionMetrics::default();
+        let mut all = decisions(&engine, 1_700_000_000_000_000);
+        engine.reload(shifted);
+        all.extend(decisions(&engine, 1_700_000_100_000_000));
+        // Interleave the snapshots, so the table is rebound back and forth.
+        all.swap(1, 6);
+        for d in &all {
+            with_local_recorder(&cached, || m.record(d, Duration::from_micros(1)));
+            with_local_recorder(&plain, || record_decision(d, Duration::from_micros(1)));
+        }
+        let (c, p) = (cached.snapshot(), plain.snapshot());
+        assert_eq!(c, p);
+        assert!(
+            c.keys().any(|k| k.starts_with(RULE_MATCHES)),
+            "the requests match rules: {c:?}"
+        );
+        assert_eq!(
+            c.iter()
+                .filter(|(k, _)| k.starts_with(DECISIONS))
+                .map(|(_, v)| v)
+                .sum::<u64>(),
+            all.len() as u64
+        );
     }
 }

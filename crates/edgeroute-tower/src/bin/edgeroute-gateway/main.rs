@@ -40,7 +40,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::Parser;
-use edgeroute::routing::{EndpointId, PassiveResult};
+use edgeroute::routing::{CompiledRouting, EndpointId, HealthTable, PassiveResult};
 use edgeroute::{Decision, Engine, Policy, RouteChoice};
 use edgeroute_tower::{Clock, ConnectInfo, MonotonicClock, PolicyLayer, SharedCounters};
 use http::{Request, Response, StatusCode};
@@ -120,6 +120,7 @@ struct Gateway {
     client: UpstreamClient,
     clock: MonotonicClock,
     upstream_timeout: Duration,
+    counters: UpstreamCounters,
 }
 
 type GwBody = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
@@ -138,16 +139,40 @@ fn text(status: StatusCode, msg: &'static str) -> Response<GwBody> {
     r
 }
 
-/// Counts a request as outstanding on an endpoint until dropped.
-struct Outstanding {
-    engine: Arc<Engine>,
+/// Counts a request as outstanding on an endpoint until dropped. It borrows the health table
+/// and the routing of the decision's own policy snapshot (the one the endpoint id belongs to),
+/// so a request takes no reference count and no `ArcSwap` load on the engine.
+struct Outstanding<'a> {
+    health: &'a HealthTable,
+    routing: &'a CompiledRouting,
     endpoint: EndpointId,
 }
 
-impl Drop for Outstanding {
+impl Drop for Outstanding<'_> {
     fn drop(&mut self) {
-        if let Some(rt) = self.engine.policy().routing() {
-            self.engine.health().request_finished(rt, self.endpoint);
+        self.health.request_finished(self.routing, self.endpoint);
+    }
+}
+
+/// Handles of `edgeroute_upstream_responses_total`, one per outcome, taken once (after the
+/// recorder is installed) instead of a registry lookup per request.
+struct UpstreamCounters {
+    response: metrics::Counter,
+    connect_failure: metrics::Counter,
+    reset: metrics::Counter,
+    timeout: metrics::Counter,
+    unresolved: metrics::Counter,
+}
+
+impl UpstreamCounters {
+    fn new() -> Self {
+        let c = |outcome: &'static str| metrics::counter!("edgeroute_upstream_responses_total", "outcome" => outcome);
+        UpstreamCounters {
+            response: c("response"),
+            connect_failure: c("connect_failure"),
+            reset: c("reset"),
+            timeout: c("timeout"),
+            unresolved: c("unresolved"),
         }
     }
 }
@@ -157,19 +182,20 @@ impl Gateway {
         u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn report(&self, endpoint: Option<EndpointId>, result: PassiveResult) {
-        if let (Some(engine), Some(id)) = (&self.engine, endpoint)
-            && let Some(rt) = engine.policy().routing()
-        {
-            let _ = engine
-                .health()
-                .report_passive(rt, id, result, self.now_ms());
+    fn report(&self, routed: Option<&Outstanding<'_>>, result: PassiveResult) {
+        if let Some(o) = routed {
+            let _ = o
+                .health
+                .report_passive(o.routing, o.endpoint, result, self.now_ms());
         }
     }
 
     /// The inner service: forwards to the decision's endpoint (or the default upstream).
-    async fn proxy(self: Arc<Self>, req: Request<Incoming>) -> Response<GwBody> {
-        let decision = req.extensions().get::<Decision>();
+    async fn proxy(self: Arc<Self>, mut req: Request<Incoming>) -> Response<GwBody> {
+        // Taken out (the request is taken apart below anyway): the snapshot it holds is the one
+        // its endpoint id refers to.
+        let decision = req.extensions_mut().remove::<Decision>();
+        let decision = decision.as_ref();
         let endpoint_id = decision.and_then(|d| match d.route {
             Some(RouteChoice::Routed { endpoint, .. }) => Some(endpoint),
             _ => None,
@@ -183,8 +209,7 @@ impl Gateway {
             {
                 Some(addr) => addr,
                 None => {
-                    metrics::counter!("edgeroute_upstream_responses_total", "outcome" => "unresolved")
-                        .increment(1);
+                    self.counters.unresolved.increment(1);
                     return text(
                         StatusCode::BAD_GATEWAY,
                         "cannot resolve the chosen endpoint\n",
@@ -201,16 +226,18 @@ impl Gateway {
                 }
             },
         };
-        let _outstanding = match (&self.engine, endpoint_id) {
-            (Some(engine), Some(id)) => engine.policy().routing().map(|rt| {
+        let outstanding = match (&self.engine, decision, endpoint_id) {
+            (Some(engine), Some(d), Some(id)) => d.policy().routing().map(|rt| {
                 engine.health().request_started(rt, id);
                 Outstanding {
-                    engine: Arc::clone(engine),
+                    health: engine.health(),
+                    routing: rt,
                     endpoint: id,
                 }
             }),
             _ => None,
         };
+        let routed = outstanding.as_ref();
         let peer = req
             .extensions()
             .get::<ConnectInfo>()
@@ -224,28 +251,24 @@ impl Gateway {
         .await;
         match sent {
             Ok(Ok(resp)) => {
-                self.report(endpoint_id, PassiveResult::Status(resp.status().as_u16()));
-                metrics::counter!("edgeroute_upstream_responses_total", "outcome" => "response")
-                    .increment(1);
+                self.report(routed, PassiveResult::Status(resp.status().as_u16()));
+                self.counters.response.increment(1);
                 resp.map(BodyExt::boxed_unsync)
             }
             Ok(Err(ForwardError::Connect)) => {
-                self.report(endpoint_id, PassiveResult::ConnectFailure);
-                metrics::counter!("edgeroute_upstream_responses_total", "outcome" => "connect_failure")
-                    .increment(1);
+                self.report(routed, PassiveResult::ConnectFailure);
+                self.counters.connect_failure.increment(1);
                 text(StatusCode::BAD_GATEWAY, "upstream unreachable\n")
             }
             Ok(Err(ForwardError::Upstream)) => {
-                self.report(endpoint_id, PassiveResult::ConnectFailure);
-                metrics::counter!("edgeroute_upstream_responses_total", "outcome" => "reset")
-                    .increment(1);
+                self.report(routed, PassiveResult::ConnectFailure);
+                self.counters.reset.increment(1);
                 text(StatusCode::BAD_GATEWAY, "upstream failed\n")
             }
             Ok(Err(ForwardError::BadRequest)) => text(StatusCode::BAD_REQUEST, "bad request\n"),
             Err(_) => {
-                self.report(endpoint_id, PassiveResult::Timeout);
-                metrics::counter!("edgeroute_upstream_responses_total", "outcome" => "timeout")
-                    .increment(1);
+                self.report(routed, PassiveResult::Timeout);
+                self.counters.timeout.increment(1);
                 text(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n")
             }
         }
@@ -333,6 +356,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         client: proxy::client(Duration::from_millis(args.connect_timeout_ms)),
         clock,
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+        counters: UpstreamCounters::new(),
     });
 
     let listener = TcpListener::bind(args.listen)
