@@ -243,3 +243,66 @@ async fn vary_is_appended_not_replaced_and_the_inner_service_is_reachable() {
     assert!(vary.len() >= 2, "{vary:?}");
     let _inner = svc.into_inner();
 }
+
+/// Polls a future that is ready at once (the services here never wait).
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("not ready"),
+    }
+}
+
+async fn plain(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+}
+
+/// Heap allocations of `n` forwarded requests through `svc`, the requests built beforehand.
+fn allocations<S>(svc: &mut S, clock: &ManualClock, n: u32, first: u32) -> u64
+where
+    S: Service<Request<Full<Bytes>>, Error = Infallible>,
+    S::Response: std::fmt::Debug,
+{
+    let reqs: Vec<_> = (first..first + n)
+        .map(|i| {
+            request(
+                "GET",
+                "api.aybiza.com/static/app.js",
+                &format!("81.2.{}.{}", i / 200, i % 200 + 1),
+            )
+        })
+        .collect();
+    let info = allocation_counter::measure(|| {
+        for req in reqs {
+            clock.advance(Duration::from_millis(1));
+            let _ = ready(svc.call(req)).unwrap();
+        }
+    });
+    info.count_total
+}
+
+/// A forwarded request costs the layer three heap allocations beyond the inner service: the
+/// `Decision` boxed into the request's extensions and the response header map's two tables (the
+/// inner service's response had no headers). Header names, values and metric handles come from
+/// caches filled by the first requests.
+#[test]
+fn a_forwarded_request_allocates_three_times_beyond_the_inner_service() {
+    let clock = ManualClock::new(Duration::from_secs(1_000_000));
+    let mut bare = tower::service_fn(plain);
+    for metrics in [false, true] {
+        let mut svc = layer(&clock)
+            .with_metrics(metrics)
+            .layer(tower::service_fn(plain));
+        // Warm up: caches, the rate-limit table's first keys, metric handles.
+        let _ = allocations(&mut svc, &clock, 50, 0);
+        let n = 200;
+        let inner = allocations(&mut bare, &clock, n, 1_000);
+        let layered = allocations(&mut svc, &clock, n, 1_000);
+        let extra = (layered - inner) as f64 / f64::from(n);
+        assert!(
+            extra <= 3.0,
+            "metrics {metrics}: {extra} allocations per request beyond the inner service's ({inner} / {layered} for {n})"
+        );
+        assert!(extra >= 1.0, "the Decision is boxed into the extensions");
+    }
+}
