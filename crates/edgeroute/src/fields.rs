@@ -133,8 +133,9 @@ pub(crate) struct RequestFields<'a> {
     rate_len: usize,
     subdivision_full: [u8; 6],
     extension: OnceCell<([u8; 16], usize)>,
-    /// Map and array views, built on first use (most requests never need them).
-    maps: OnceCell<Maps<'a>>,
+    /// Map and array views, built on first use (most requests never need them). Boxed: they
+    /// are large, and an inline cell would be copied with every move of this struct.
+    maps: OnceCell<Box<Maps<'a>>>,
 }
 
 /// The Map and Array fields of a request.
@@ -211,7 +212,7 @@ impl<'a> RequestFields<'a> {
 
     fn maps(&self) -> &Maps<'a> {
         self.maps
-            .get_or_init(|| Maps::new(self.req.headers, self.query.unwrap_or(b"")))
+            .get_or_init(|| Box::new(Maps::new(self.req.headers, self.query.unwrap_or(b""))))
     }
 
     /// Records the value `rate(period)` reads.
