@@ -15,26 +15,78 @@ fn lower8(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
+/// Lowercases the ASCII letters of four packed bytes; other bytes are unchanged.
+#[inline]
+fn lower4(x: u32) -> u32 {
+    let heptets = x & 0x7f7f_7f7f;
+    let ge_a = heptets.wrapping_add(0x3f3f_3f3f);
+    let gt_z = heptets.wrapping_add(0x2525_2525);
+    let upper = ge_a & !gt_z & !x & 0x8080_8080;
+    x | (upper >> 2)
+}
+
+#[inline]
+fn load8(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+#[inline]
+fn load4(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|c| <[u8; 4]>::try_from(c).ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
 /// Whether `input` equals `lower` ignoring ASCII case, where `lower` is already lowercase.
+///
+/// Whole words at a time: eight bytes per step, the tail as one last word overlapping the one
+/// before it (so a 12-byte name is two loads, not eight plus four byte steps).
 #[inline]
 pub(crate) fn eq_lowercase(input: &[u8], lower: &[u8]) -> bool {
-    if input.len() != lower.len() {
+    let n = input.len();
+    if n != lower.len() {
         return false;
     }
-    let mut a = input.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    for (x, y) in (&mut a).zip(&mut b) {
-        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
-            return false;
-        };
-        if lower8(u64::from_le_bytes(x)) != u64::from_le_bytes(y) {
-            return false;
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if lower8(load8(input, at)) != load8(lower, at) {
+                return false;
+            }
+            at += 8;
         }
+        return lower8(load8(input, n - 8)) == load8(lower, n - 8);
     }
-    a.remainder()
+    if n >= 4 {
+        return lower4(load4(input, 0)) == load4(lower, 0)
+            && lower4(load4(input, n - 4)) == load4(lower, n - 4);
+    }
+    input
         .iter()
-        .zip(b.remainder())
+        .zip(lower)
         .all(|(x, y)| x.to_ascii_lowercase() == *y)
+}
+
+/// A case-folded fingerprint of a short name: two words that, for names of one length up to
+/// 16 bytes, are equal exactly when the names are equal ignoring ASCII case (longer names need a
+/// full comparison after the fingerprints agree).
+#[inline]
+pub(crate) fn name_key(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 8 {
+        return (lower8(load8(b, 0)), lower8(load8(b, n - 8)));
+    }
+    if n >= 4 {
+        let packed = u64::from(load4(b, 0)) | (u64::from(load4(b, n - 4)) << 32);
+        return (lower8(packed), 0);
+    }
+    let packed = b
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &c| (acc << 8) | u64::from(c));
+    (lower8(packed), 0)
 }
 
 #[cfg(test)]
@@ -56,7 +108,42 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn name_keys_fold_case_and_tell_names_apart() {
+        for name in [
+            &b"cf-connecting-ip"[..],
+            b"cf-ray",
+            b"accept",
+            b"x",
+            b"via",
+            b"cf-ipcountry",
+        ] {
+            let upper = name.to_ascii_uppercase();
+            assert_eq!(name_key(name), name_key(&upper));
+        }
+        assert_ne!(name_key(b"cf-ray"), name_key(b"accept"));
+        assert_ne!(name_key(b"abcdefghij"), name_key(b"abcdefghik"));
+        assert_ne!(name_key(b"abcdefghij"), name_key(b"bbcdefghij"));
+    }
+
     proptest! {
+        #[test]
+        fn name_key_equal_iff_names_equal_ignoring_case(
+            a in proptest::collection::vec(any::<u8>(), 1..17),
+            at in any::<usize>(),
+            flip in any::<u8>(),
+        ) {
+            let mut b = a.clone();
+            let i = at % b.len();
+            b[i] ^= flip;
+            prop_assert_eq!(name_key(&a) == name_key(&b), a.eq_ignore_ascii_case(&b));
+        }
+
+        #[test]
+        fn name_key_of_a_case_flip_is_equal(a in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(name_key(&a), name_key(&a.to_ascii_uppercase()));
+        }
+
         #[test]
         fn agrees_with_std(a in proptest::collection::vec(any::<u8>(), 0..40), flip in any::<bool>()) {
             let lower = a.to_ascii_lowercase();

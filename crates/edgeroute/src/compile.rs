@@ -906,8 +906,17 @@ impl Cx<'_> {
                 );
             }
         }
+        let keys = [
+            &client_ip_header,
+            &forwarded_for_header,
+            &country_header,
+            &subdivision_header,
+            &trace_header,
+        ]
+        .map(|name| crate::ascii::name_key(name));
         IdentityRules {
             by_len,
+            keys,
             trusted,
             client_ip_header,
             forwarded_for_header,

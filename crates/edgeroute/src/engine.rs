@@ -185,33 +185,32 @@ impl Engine {
         if trusted {
             // One pass over the headers: the first client-IP, country, subdivision and trace
             // header, and the last x-forwarded-for (the one the nearest proxy appended to).
-            // A table by name length picks the (usually single) candidate worth comparing.
-            let (mut cip, mut xff, mut cc, mut sub, mut ray) = (None, None, None, None, None);
+            // A table by name length picks the (usually single) candidate worth comparing, and
+            // a case-folded two-word fingerprint compares it.
+            let mut found: [Option<&[u8]>; 5] = [None; 5];
             for &(name, value) in req.headers {
                 let mut mask = id.by_len.get(name.len()).copied().unwrap_or(0);
+                if mask == 0 {
+                    continue;
+                }
+                let key = crate::ascii::name_key(name);
                 while mask != 0 {
-                    let which = mask.trailing_zeros();
+                    let which = mask.trailing_zeros() as usize;
                     mask &= mask - 1;
-                    let want: &[u8] = match which {
-                        0 => &id.client_ip_header,
-                        1 => &id.forwarded_for_header,
-                        2 => &id.country_header,
-                        3 => &id.subdivision_header,
-                        _ => &id.trace_header,
-                    };
-                    if !crate::ascii::eq_lowercase(name, want) {
+                    if id.keys.get(which) != Some(&key)
+                        || (name.len() > 16 && !crate::ascii::eq_lowercase(name, id.name(which)))
+                    {
                         continue;
                     }
-                    match which {
-                        0 => cip = cip.or(Some(value)),
-                        1 => xff = Some(value),
-                        2 => cc = cc.or(Some(value)),
-                        3 => sub = sub.or(Some(value)),
-                        _ => ray = ray.or(Some(value)),
+                    if let Some(slot) = found.get_mut(which)
+                        && (slot.is_none() || which == 1)
+                    {
+                        *slot = Some(value);
                     }
                     break;
                 }
             }
+            let [cip, xff, cc, sub, ray] = found;
             if let Some(ip) = cip.and_then(parse_ip) {
                 who.client_ip = ip;
             } else if let Some(ip) =

@@ -117,6 +117,21 @@ pub(crate) struct IdentityRules {
     /// For a header-name length, which of the five headers above have that length (bit 0:
     /// client IP, 1: forwarded-for, 2: country, 3: subdivision, 4: trace).
     pub(crate) by_len: [u8; 64],
+    /// The five names' [`crate::ascii::name_key`] fingerprints, by the bits above.
+    pub(crate) keys: [(u64, u64); 5],
+}
+
+impl IdentityRules {
+    /// The lowercase name of header `which` (the bits of [`IdentityRules::by_len`]).
+    pub(crate) fn name(&self, which: usize) -> &[u8] {
+        match which {
+            0 => &self.client_ip_header,
+            1 => &self.forwarded_for_header,
+            2 => &self.country_header,
+            3 => &self.subdivision_header,
+            _ => &self.trace_header,
+        }
+    }
 }
 
 /// The kind of challenge.
