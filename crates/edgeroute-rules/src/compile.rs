@@ -485,7 +485,10 @@ impl Compiler<'_> {
             }
             (_, Rhs::Regex(pattern)) => {
                 match functions::build_regex(pattern.as_bytes(), self.scheme.limits()) {
-                    Ok(re) => sink.sink(move |v| matches!(v, Sv::Bytes(x) if re.is_match(x))),
+                    Ok(re) => {
+                        let m = crate::literal_regex::RegexMatcher::new(pattern, re);
+                        sink.sink(move |v| matches!(v, Sv::Bytes(x) if m.is_match(x)))
+                    }
                     Err(_) => sink.sink(|_| false),
                 }
             }

@@ -71,6 +71,7 @@ mod error;
 mod expr;
 mod functions;
 mod interp;
+mod literal_regex;
 mod parse;
 mod rt;
 mod scheme;
