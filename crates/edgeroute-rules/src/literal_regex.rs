@@ -24,7 +24,7 @@ pub(crate) enum RegexMatcher {
     /// `^(a|b|..)$`: the text is one of the literals.
     Exact(Literals),
     /// `(a|b|..)` unanchored, one literal: the text contains it.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// Anything else.
     Regex(regex::bytes::Regex),
 }
@@ -86,7 +86,9 @@ impl RegexMatcher {
             Some((Anchors::Start, lits)) => RegexMatcher::Prefix(Literals::new(lits)),
             Some((Anchors::Both, lits)) => RegexMatcher::Exact(Literals::new(lits)),
             Some((Anchors::None, lits)) if lits.len() == 1 => match lits.into_iter().next() {
-                Some(lit) => RegexMatcher::Contains(memmem::Finder::new(&lit).into_owned()),
+                Some(lit) => {
+                    RegexMatcher::Contains(Box::new(memmem::Finder::new(&lit).into_owned()))
+                }
                 None => RegexMatcher::Regex(re),
             },
             _ => RegexMatcher::Regex(re),
