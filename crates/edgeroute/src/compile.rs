@@ -642,6 +642,17 @@ impl Cx<'_> {
         if self.sink.has_errors() {
             return None;
         }
+        let cache_by_host = (0..=host_list.len())
+            .map(|h| {
+                let host_id = u16::try_from(h).ok().filter(|_| h < host_list.len());
+                cache_rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.url.as_ref().is_none_or(|u| u.may_match_host(host_id)))
+                    .filter_map(|(i, _)| u16::try_from(i).ok())
+                    .collect()
+            })
+            .collect();
         Some(Policy {
             name: file.policy.name.as_str().into(),
             origin: self.sink_origin(),
@@ -658,6 +669,7 @@ impl Cx<'_> {
             rate_periods: self.rate_periods.iter().map(|(p, _)| *p).collect(),
             rate_rules: rate_rules.into(),
             cache_rules: cache_rules.into(),
+            cache_by_host,
             classes: classes.into(),
             cache_keys: cache_keys.into(),
             transforms,

@@ -616,7 +616,23 @@ impl Engine {
         if !terminated && !skip_cache {
             let https = req.scheme == HttpScheme::Https;
             let host = host.unwrap_or(b"");
-            for cr in p.cache_rules.iter() {
+            // Only the rules whose URL can match this host (all of them when explaining, so
+            // every rule shows up in the steps).
+            let candidates = p.cache_candidates(host_id);
+            let count = if T::ON {
+                p.cache_rules.len()
+            } else {
+                candidates.len()
+            };
+            for k in 0..count {
+                let i = if T::ON {
+                    k
+                } else {
+                    candidates.get(k).map_or(usize::MAX, |&i| usize::from(i))
+                };
+                let Some(cr) = p.cache_rules.get(i) else {
+                    break;
+                };
                 let id = p.rule(cr.rule).map_or("", |r| &*r.id);
                 if !cr.enabled {
                     trace!(t, Phase::Cache, Some(id), false, "disabled");

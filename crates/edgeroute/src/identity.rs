@@ -179,22 +179,24 @@ impl SubdivisionCode {
     /// Parses `CA`, `ENG`, `13`, or a full `US-CA` (the country prefix is dropped).
     #[must_use]
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let mut b = trim_ascii(bytes);
-        // Short input: a plain loop beats a vectorised search.
-        if let Some(pos) = b.iter().position(|&c| c == b'-') {
-            b = b.get(pos + 1..)?;
+        // The usual header value is the bare code: one to three alphanumerics, no padding.
+        let mut b = bytes;
+        if b.len() > 3 || !b.iter().all(u8::is_ascii_alphanumeric) {
+            b = trim_ascii(b);
+            // Short input: a plain loop beats a vectorised search.
+            if let Some(pos) = b.iter().position(|&c| c == b'-') {
+                b = b.get(pos + 1..)?;
+            }
+            if b.len() > 3 || !b.iter().all(u8::is_ascii_alphanumeric) {
+                return None;
+            }
         }
-        if b.is_empty() || b.len() > 3 || !b.iter().all(u8::is_ascii_alphanumeric) {
-            return None;
-        }
+        let len = u8::try_from(b.len()).ok().filter(|&n| n > 0)?;
         let mut out = [0u8; 3];
         for (o, c) in out.iter_mut().zip(b) {
             *o = c.to_ascii_uppercase();
         }
-        Some(SubdivisionCode {
-            bytes: out,
-            len: u8::try_from(b.len()).unwrap_or(3),
-        })
+        Some(SubdivisionCode { bytes: out, len })
     }
 
     /// As bytes (1 to 3 ASCII alphanumerics).
@@ -550,5 +552,11 @@ mod tests {
         assert_eq!(SubdivisionCode::parse(b"GB-ENG").unwrap().as_str(), "ENG");
         assert!(SubdivisionCode::parse(b"ABCD").is_none());
         assert!(SubdivisionCode::parse(b"").is_none());
+        assert_eq!(SubdivisionCode::parse(b" 13 ").unwrap().as_str(), "13");
+        assert_eq!(SubdivisionCode::parse(b"us-ca").unwrap().as_str(), "CA");
+        assert!(SubdivisionCode::parse(b"US-").is_none());
+        assert!(SubdivisionCode::parse(b"   ").is_none());
+        assert!(SubdivisionCode::parse(b"C A").is_none());
+        assert!(SubdivisionCode::parse(b"\xc3\xa9").is_none());
     }
 }

@@ -64,7 +64,7 @@ impl Glob {
             if fold {
                 a.eq_ignore_ascii_case(b)
             } else {
-                a == b
+                crate::ascii::eq_bytes(a, b)
             }
         };
         match self {
@@ -305,6 +305,16 @@ impl UrlPattern {
             HostMatch::Glob(_) => None,
         };
         self.host_ids = list.map(Into::into);
+    }
+
+    /// Whether a request for policy host `host_id` (`None`: a host that is not a policy host)
+    /// can match: `false` only when the answer is no whatever the path.
+    pub(crate) fn may_match_host(&self, host_id: Option<u16>) -> bool {
+        match (&self.host_ids, host_id) {
+            (Some(ids), Some(id)) => ids.contains(&id),
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     }
 
     /// [`UrlPattern::matches_bare_host`] with the request host's policy host id, which

@@ -300,6 +300,9 @@ pub struct Policy {
     pub(crate) rate_periods: Box<[u32]>,
     pub(crate) rate_rules: Box<[RateRule]>,
     pub(crate) cache_rules: Box<[CacheRule]>,
+    /// For each host id, the cache rules whose URL pattern can match that host, in order (a
+    /// request runs only those); the last entry is for hosts that are not policy hosts.
+    pub(crate) cache_by_host: Box<[Box<[u16]>]>,
     pub(crate) classes: Box<[ContentClass]>,
     pub(crate) cache_keys: Box<[CacheKeyConfig]>,
     pub(crate) transforms: Transforms,
@@ -467,6 +470,12 @@ impl Policy {
         }
         let id = *self.hosts.get(&*lower)?;
         Some((id, self.host_list.get(usize::from(id))?.1))
+    }
+
+    /// The cache rules (indices into `cache_rules`) a request for `host_id` can match.
+    pub(crate) fn cache_candidates(&self, host_id: Option<u16>) -> &[u16] {
+        let i = host_id.map_or(self.cache_by_host.len().saturating_sub(1), usize::from);
+        self.cache_by_host.get(i).map_or(&[], |v| &v[..])
     }
 
     pub(crate) fn rule(&self, index: u16) -> Option<&RuleInfo> {
