@@ -61,8 +61,9 @@ const MITIGATION_MASK: u128 = (1 << 20) - 1;
 /// function of the first and the tag, `h(tag) − bucket` modulo the bucket count, so a
 /// resident's other bucket is known without its key). A new key takes a free slot in its first
 /// bucket, else in its second; when both are full, residents move to their other buckets along
-/// a path of at most three moves (a bounded breadth-first search) to make room. When no room
-/// can be made, the new key replaces the candidate of its two buckets that was **least
+/// a path of at most three moves (a bounded breadth-first search) to make room, unless the
+/// shard is full (then no path can end at a free slot). When no room can be made, the new key
+/// replaces the candidate of its two buckets that was **least
 /// recently active** (oldest window index; on a tie, the lowest current count). Keys idle for
 /// more than one period hold nothing that matters (their estimate is 0) and are the first to
 /// go, so eviction only loses information when more keys are active at once than the table
@@ -455,6 +456,12 @@ impl MemoryCounterStore {
         self.total_buckets().saturating_mul(BUCKET_BYTES)
     }
 
+    fn slots_per_shard(&self) -> usize {
+        usize::try_from(self.buckets)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(WAYS)
+    }
+
     fn total_buckets(&self) -> usize {
         usize::try_from(self.buckets)
             .unwrap_or(usize::MAX)
@@ -537,6 +544,10 @@ impl CounterStore for MemoryCounterStore {
             let room = match (shard.table.find(i1, 0), shard.table.find(i2, 0)) {
                 (Some((w, _)), _) => Some((b1, w)),
                 (None, Some((w, _))) => Some((b2, w)),
+                // A full shard has no free slot for a path to reach: evict at once (once a
+                // table has filled up, as with clients rotating addresses, every new key
+                // costs its two buckets only).
+                (None, None) if shard.len >= self.slots_per_shard() => None,
                 (None, None) => relocate(&mut shard.table, [b1, b2], n),
             };
             let (bucket, w) = if let Some(r) = room {
@@ -910,6 +921,31 @@ mod tests {
             .count();
         // A failed three-move search evicts (rare at 90%); nothing else may lose a count.
         assert!(lost <= 3, "{lost} keys with a wrong count");
+    }
+
+    #[test]
+    fn a_full_table_keeps_evicting_and_stays_full() {
+        let store = MemoryCounterStore::new(1_000);
+        let cap = store.capacity();
+        for k in 0..(3 * cap as u64) {
+            store.check(&RateCheck {
+                limit: None,
+                ..q(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), 30 + k / 1000, 0)
+            });
+        }
+        assert_eq!(store.key_count(), Some(cap));
+        // The most recent keys are still there.
+        let last = 3 * cap as u64 - 1;
+        let o = store.check(&RateCheck {
+            limit: None,
+            count: false,
+            ..q(
+                last.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                30 + last / 1000,
+                0,
+            )
+        });
+        assert_eq!(o.estimate, 1);
     }
 
     #[test]
