@@ -38,6 +38,9 @@ pub const MAX_KEY_BUDGET: u64 = 1 << 26;
 /// Firewall rule count from which the literal index is used.
 const INDEX_THRESHOLD: usize = 16;
 
+/// The id `rate(<period>)` counters are keyed by (no rule id can contain a NUL).
+const RATE_KEY_ID: &str = "\0rate()";
+
 pub(crate) fn compile(
     text: &str,
     origin: &str,
@@ -425,12 +428,14 @@ impl Cx<'_> {
                     }
                 }
             }
+            let period = to_u32(period.clamp(1, 86_400));
             rate_rules.push(RateRule {
                 rule: gid,
+                key: crate::ratelimit::CounterKey::builder(&r.id, period),
                 filter,
                 counting,
                 characteristics: chars.into(),
-                period: to_u32(period.clamp(1, 86_400)),
+                period,
                 limit: r.requests_per_period.max(1),
                 timeout: to_u32(r.mitigation_timeout.0.min(86_400)),
                 action,
@@ -667,6 +672,11 @@ impl Cx<'_> {
             firewall: firewall.into(),
             fw_index,
             rate_periods: self.rate_periods.iter().map(|(p, _)| *p).collect(),
+            rate_period_keys: self
+                .rate_periods
+                .iter()
+                .map(|(p, _)| crate::ratelimit::CounterKey::builder(RATE_KEY_ID, *p))
+                .collect(),
             rate_rules: rate_rules.into(),
             cache_rules: cache_rules.into(),
             cache_by_host,

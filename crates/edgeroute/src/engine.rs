@@ -16,7 +16,7 @@ use crate::diag::{Diagnostic, PolicyErrors};
 use crate::fields::{RequestFields, Who, bare_host};
 use crate::identity::{CountryCode, SubdivisionCode, client_from_forwarded_for, parse_ip};
 use crate::policy::{Challenge, Characteristic, FwAction, Phase, Policy, RlAction};
-use crate::ratelimit::{CounterKey, CounterStore, MemoryCounterStore, RateCheck};
+use crate::ratelimit::{CounterStore, MemoryCounterStore, RateCheck};
 use crate::request::{HttpScheme, RequestView};
 use crate::routing::{Affinity, HealthTable, RouteInput, RouteOutcome};
 use crate::time::Timestamp;
@@ -271,8 +271,8 @@ impl Engine {
         let service = host_entry.map(|(_, svc)| svc);
         let host_id = host_entry.map(|(id, _)| id);
         let mut fields = RequestFields::new(&p.fields, req, who, host, now.as_micros());
-        for &period in p.rate_periods.iter() {
-            let mut key = CounterKey::builder("\0rate()", period);
+        for (&period, prefix) in p.rate_periods.iter().zip(p.rate_period_keys.iter()) {
+            let mut key = prefix.clone();
             add_ip(&mut key, who.client_ip);
             let out = self.store.check(&RateCheck {
                 key: key.finish(),
@@ -495,7 +495,7 @@ impl Engine {
                     continue;
                 }
                 let counts = rr.counting.as_ref().is_none_or(|f| f.execute(&fields));
-                let mut key = CounterKey::builder(id, rr.period);
+                let mut key = rr.key.clone();
                 for c in rr.characteristics.iter() {
                     add_characteristic(&mut key, c, &fields, req);
                 }

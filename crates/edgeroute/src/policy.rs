@@ -185,6 +185,8 @@ pub(crate) enum RlAction {
 #[derive(Debug, Clone)]
 pub(crate) struct RateRule {
     pub(crate) rule: u16,
+    /// The counter key hashed as far as the rule's id and period (cloned per request).
+    pub(crate) key: crate::ratelimit::CounterKeyBuilder,
     pub(crate) filter: Option<Filter>,
     pub(crate) counting: Option<Filter>,
     pub(crate) characteristics: Box<[Characteristic]>,
@@ -298,6 +300,8 @@ pub struct Policy {
     pub(crate) firewall: Box<[FwRule]>,
     pub(crate) fw_index: FirewallIndex,
     pub(crate) rate_periods: Box<[u32]>,
+    /// For each of `rate_periods`, the `rate()` counter key hashed as far as the period.
+    pub(crate) rate_period_keys: Box<[crate::ratelimit::CounterKeyBuilder]>,
     pub(crate) rate_rules: Box<[RateRule]>,
     pub(crate) cache_rules: Box<[CacheRule]>,
     /// For each host id, the cache rules whose URL pattern can match that host, in order (a

@@ -50,8 +50,18 @@ impl CounterKey {
 static HASHER: foldhash::quality::FixedState =
     foldhash::quality::FixedState::with_seed(0x6564_6765_726f_7574);
 
-/// Builds a [`CounterKey`] from characteristic values.
+/// Builds a [`CounterKey`] from characteristic values. Cloning one copies the hash state, so
+/// a rule's prefix (id and period) can be hashed once and reused for every request.
+#[derive(Clone)]
 pub struct CounterKeyBuilder(foldhash::quality::FoldHasher<'static>);
+
+impl std::fmt::Debug for CounterKeyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CounterKeyBuilder")
+            .field(&self.peek())
+            .finish()
+    }
+}
 
 impl CounterKeyBuilder {
     /// Adds one characteristic value (length-prefixed, so `("ab","c")` differs from `("a","bc")`).
@@ -295,6 +305,20 @@ mod tests {
             limit: Some(limit),
             mitigation_timeout_secs: timeout,
         }
+    }
+
+    #[test]
+    fn a_cloned_prefix_builds_the_same_key() {
+        let prefix = CounterKey::builder("edge-worker-rate-limit", 60);
+        let mut a = prefix.clone();
+        a.add(&[81, 2, 69, 170]);
+        let mut b = CounterKey::builder("edge-worker-rate-limit", 60);
+        b.add(&[81, 2, 69, 170]);
+        assert_eq!(a.finish(), b.finish());
+        assert_eq!(
+            prefix.peek(),
+            CounterKey::builder("edge-worker-rate-limit", 60).finish()
+        );
     }
 
     #[test]
