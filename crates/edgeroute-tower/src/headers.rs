@@ -1,11 +1,13 @@
-//! Parsed header names and values, cached by content, and the header edits of one request.
+//! Parsed header names and values, cached per thread, and the header edits of one request.
 //!
 //! A policy's header edits repeat on every request (`x-frame-options: DENY`, `x-cf-region:
 //! us-east-1`, ...). Parsing a name or value into `http` types copies it into a new buffer; the
-//! cache does that once per distinct content (per thread) and then hands out clones (a
-//! reference-count increment). Keyed by content, not by policy, so a reload needs no
-//! invalidation; bounded, so values rendered from per-client data (`{client_ip}`) cannot grow it
-//! without limit (past the bound they are parsed per request, as without a cache).
+//! cache does that once per distinct edit (per thread) and then hands out clones (a
+//! reference-count increment). Edits are found by where their texts are (the policy snapshot's
+//! strings stay put while it lives) and every hit is checked against the texts, so a reload
+//! needs no invalidation and memory reused for other text is a miss, never a wrong header.
+//! Bounded, so values rendered from per-client data (`{client_ip}`) cannot grow it without limit
+//! (past the bound they are parsed per request, as without a cache).
 //!
 //! One request takes the per-thread tables once for all its edits ([`HeaderCache::parse_all`]),
 //! not once per header.
@@ -18,7 +20,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-/// Most names, and most values, kept (per thread).
+/// Most edits of each kind, and most values, kept (per thread).
 const MAX_CACHED: usize = 512;
 
 /// Most block bodies kept (per thread), and the largest one kept.
@@ -34,7 +36,9 @@ struct Tables {
     /// hashing both texts. Every hit is checked against the texts, so a key whose memory now
     /// holds other text is a miss, never a wrong header.
     pairs: Map<PairKey, Pair>,
-    names: Map<Box<str>, HeaderName>,
+    /// Edits whose value has placeholders, by where their name is and what the value rendered
+    /// to: one probe after rendering instead of one for the name and one for the value.
+    rendered: hashbrown::HashMap<RenderedKey, Rendered, foldhash::fast::FixedState>,
     values: Map<Box<[u8]>, HeaderValue>,
     bodies: Map<Box<str>, Bytes>,
     scratch: Vec<u8>,
@@ -65,11 +69,6 @@ impl HeaderCache {
         });
     }
 
-    #[cfg(test)]
-    pub(crate) fn name(&self, name: &str) -> Option<HeaderName> {
-        TABLES.with_borrow_mut(|t| t.name(name))
-    }
-
     pub(crate) fn value(&self, value: &[u8]) -> Option<HeaderValue> {
         TABLES.with_borrow_mut(|t| cached_value(&mut t.values, value))
     }
@@ -93,32 +92,20 @@ impl HeaderCache {
 }
 
 impl Tables {
-    fn name(&mut self, name: &str) -> Option<HeaderName> {
-        if let Some(h) = self.names.get(name) {
-            return Some(h.clone());
-        }
-        let h = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        if self.names.len() < MAX_CACHED {
-            self.names.insert(name.into(), h.clone());
-        }
-        Some(h)
-    }
-
     /// One edit, parsed: static values through [`Tables::pairs`], values with placeholders
-    /// rendered into the scratch buffer and looked up by content.
+    /// rendered into the scratch buffer, then through [`Tables::rendered`].
     fn edit(
         &mut self,
         name: &str,
         value: &edgeroute::HeaderValue<'_>,
     ) -> Option<(HeaderName, HeaderValue)> {
         let Some(text) = value.as_static() else {
-            let n = self.name(name)?;
             let Tables {
-                values, scratch, ..
+                rendered, scratch, ..
             } = self;
             scratch.clear();
             value.write_to(scratch);
-            return Some((n, cached_value(values, scratch)?));
+            return rendered_pair(rendered, name, scratch);
         };
         self.static_pair(name, text)
     }
@@ -166,6 +153,66 @@ impl PairKey {
             value.len(),
         ])
     }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RenderedKey {
+    name: usize,
+    name_len: usize,
+    value: Box<[u8]>,
+}
+
+// INVARIANT: hashes exactly like `RenderedKey` (same field order; `Box<[u8]>` hashes as `[u8]`).
+#[derive(Hash)]
+struct RenderedRef<'a> {
+    name: usize,
+    name_len: usize,
+    value: &'a [u8],
+}
+
+impl hashbrown::Equivalent<RenderedKey> for RenderedRef<'_> {
+    fn equivalent(&self, k: &RenderedKey) -> bool {
+        self.name == k.name && self.name_len == k.name_len && *self.value == *k.value
+    }
+}
+
+/// A parsed edit with a rendered value, and the name's text (checked on every hit).
+struct Rendered {
+    name: HeaderName,
+    value: HeaderValue,
+    name_text: Box<str>,
+}
+
+fn rendered_pair(
+    map: &mut hashbrown::HashMap<RenderedKey, Rendered, foldhash::fast::FixedState>,
+    name: &str,
+    value: &[u8],
+) -> Option<(HeaderName, HeaderValue)> {
+    let key = RenderedRef {
+        name: name.as_ptr().addr(),
+        name_len: name.len(),
+        value,
+    };
+    if let Some(r) = map.get(&key)
+        && *r.name_text == *name
+    {
+        return Some((r.name.clone(), r.value.clone()));
+    }
+    let r = Rendered {
+        name: HeaderName::from_bytes(name.as_bytes()).ok()?,
+        value: HeaderValue::from_bytes(value).ok()?,
+        name_text: name.into(),
+    };
+    let out = (r.name.clone(), r.value.clone());
+    let key = RenderedKey {
+        name: key.name,
+        name_len: key.name_len,
+        value: value.into(),
+    };
+    if map.len() < MAX_CACHED || map.contains_key(&key) {
+        map.insert(key, r);
+    }
+    Some(out)
 }
 
 /// A parsed edit and the texts it was parsed from.
@@ -238,14 +285,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_values_are_parsed_once_and_bounded() {
+    fn values_are_parsed_once_and_bounded() {
         let c = HeaderCache;
-        assert_eq!(c.name("X-Frame-Options").unwrap(), "x-frame-options");
-        let names = || TABLES.with_borrow(|t| t.names.len());
-        assert_eq!(names(), 1);
-        let _ = c.name("X-Frame-Options");
-        assert_eq!(names(), 1);
-        assert!(c.name("bad name").is_none());
         assert_eq!(c.value(b"DENY").unwrap(), "DENY");
         assert!(c.value(b"a\\nb").is_some());
         assert!(c.value(b"a\\x00b").is_some());
@@ -285,6 +326,36 @@ mod tests {
             assert_eq!(pair("x-many", &v).unwrap().1, v.as_str());
         }
         assert!(TABLES.with_borrow(|t| t.pairs.len()) <= MAX_CACHED.max(size));
+    }
+
+    #[test]
+    fn rendered_pairs_are_keyed_by_name_address_and_value_and_checked_by_name() {
+        let mut name = String::from("x-cf-region");
+        let pair =
+            |n: &str, v: &[u8]| TABLES.with_borrow_mut(|t| rendered_pair(&mut t.rendered, n, v));
+        let (n, v) = pair(&name, b"us-east-1").unwrap();
+        assert_eq!(
+            (n.as_str(), v.to_str().unwrap()),
+            ("x-cf-region", "us-east-1")
+        );
+        let (_, v) = pair(&name, b"eu-west-2").unwrap();
+        assert_eq!(v, "eu-west-2");
+        // Same address and length, other name: never the cached pair.
+        let ptr = name.as_ptr();
+        name.replace_range(.., "x-cf-regiom");
+        assert_eq!(name.as_ptr(), ptr);
+        let (n, v) = pair(&name, b"us-east-1").unwrap();
+        assert_eq!(
+            (n.as_str(), v.to_str().unwrap()),
+            ("x-cf-regiom", "us-east-1")
+        );
+        assert!(pair("bad name", b"x").is_none());
+        assert!(pair("x-ok", b"bad\0value").is_none());
+        for i in 0..(MAX_CACHED + 10) {
+            let v = format!("10.0.{}.{}", i / 256, i % 256);
+            assert_eq!(pair("x-client", v.as_bytes()).unwrap().1, v.as_str());
+        }
+        assert!(TABLES.with_borrow(|t| t.rendered.len()) <= MAX_CACHED);
     }
 
     #[test]
