@@ -39,58 +39,49 @@ fn load4(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// Whether `input` equals `lower` ignoring ASCII case, where `lower` is already lowercase.
-///
-/// Whole words at a time: eight bytes per step, the tail as one last word overlapping the one
-/// before it (so a 12-byte name is two loads, not eight plus four byte steps).
-#[inline]
-pub(crate) fn eq_lowercase(input: &[u8], lower: &[u8]) -> bool {
+/// Whether `f(input) == other` bytewise, where `f` maps each byte on its own (applied to
+/// whole words by `f8` and `f4`). Eight bytes per step, the tail as one last word overlapping
+/// the one before it (a 12-byte name is two loads, not eight plus four byte steps).
+#[inline(always)]
+fn eq_words(
+    input: &[u8],
+    other: &[u8],
+    f8: impl Fn(u64) -> u64,
+    f4: impl Fn(u32) -> u32,
+    f1: impl Fn(u8) -> u8,
+) -> bool {
     let n = input.len();
-    if n != lower.len() {
+    if n != other.len() {
         return false;
     }
     if n >= 8 {
         let mut at = 0;
         while at + 8 < n {
-            if lower8(load8(input, at)) != load8(lower, at) {
+            if f8(load8(input, at)) != load8(other, at) {
                 return false;
             }
             at += 8;
         }
-        return lower8(load8(input, n - 8)) == load8(lower, n - 8);
+        return f8(load8(input, n - 8)) == load8(other, n - 8);
     }
     if n >= 4 {
-        return lower4(load4(input, 0)) == load4(lower, 0)
-            && lower4(load4(input, n - 4)) == load4(lower, n - 4);
+        return f4(load4(input, 0)) == load4(other, 0)
+            && f4(load4(input, n - 4)) == load4(other, n - 4);
     }
-    input
-        .iter()
-        .zip(lower)
-        .all(|(x, y)| x.to_ascii_lowercase() == *y)
+    input.iter().zip(other).all(|(&x, &y)| f1(x) == y)
+}
+
+/// Whether `input` equals `lower` ignoring ASCII case, where `lower` is already lowercase.
+#[inline]
+pub(crate) fn eq_lowercase(input: &[u8], lower: &[u8]) -> bool {
+    eq_words(input, lower, lower8, lower4, |c| c.to_ascii_lowercase())
 }
 
 /// Whether two byte strings are equal, compared in whole words like [`eq_lowercase`]: for the
 /// short literals of URL patterns this beats a call to `memcmp`.
 #[inline]
 pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        let mut at = 0;
-        while at + 8 < n {
-            if load8(a, at) != load8(b, at) {
-                return false;
-            }
-            at += 8;
-        }
-        return load8(a, n - 8) == load8(b, n - 8);
-    }
-    if n >= 4 {
-        return load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4);
-    }
-    a == b
+    eq_words(a, b, |x| x, |x| x, |c| c)
 }
 
 /// A case-folded fingerprint of a short name: two words that, for names of one length up to
