@@ -671,11 +671,10 @@ impl Cx<'_> {
             rules: std::mem::take(&mut self.rules).into(),
             firewall: firewall.into(),
             fw_index,
-            rate_periods: self.rate_periods.iter().map(|(p, _)| *p).collect(),
-            rate_period_keys: self
+            rate_periods: self
                 .rate_periods
                 .iter()
-                .map(|(p, _)| crate::ratelimit::CounterKey::builder(RATE_KEY_ID, *p))
+                .map(|(p, _)| (*p, crate::ratelimit::CounterKey::builder(RATE_KEY_ID, *p)))
                 .collect(),
             rate_rules: rate_rules.into(),
             cache_rules: cache_rules.into(),
@@ -903,17 +902,15 @@ impl Cx<'_> {
                 ),
             );
         }
-        let mut by_len = [0u8; 64];
-        for (bit, name) in [
+        let names = [
             &client_ip_header,
             &forwarded_for_header,
             &country_header,
             &subdivision_header,
             &trace_header,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        ];
+        let mut by_len = [0u8; 64];
+        for (bit, name) in names.into_iter().enumerate() {
             if !name.is_empty()
                 && let Some(slot) = by_len.get_mut(name.len())
             {
@@ -928,14 +925,7 @@ impl Cx<'_> {
                 );
             }
         }
-        let keys = [
-            &client_ip_header,
-            &forwarded_for_header,
-            &country_header,
-            &subdivision_header,
-            &trace_header,
-        ]
-        .map(|name| crate::ascii::name_key(name));
+        let keys = names.map(|name| crate::ascii::name_key(name));
         IdentityRules {
             by_len,
             keys,

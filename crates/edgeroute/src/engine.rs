@@ -271,7 +271,8 @@ impl Engine {
         let service = host_entry.map(|(_, svc)| svc);
         let host_id = host_entry.map(|(id, _)| id);
         let mut fields = RequestFields::new(&p.fields, req, who, host, now.as_micros());
-        for (&period, prefix) in p.rate_periods.iter().zip(p.rate_period_keys.iter()) {
+        for (period, prefix) in p.rate_periods.iter() {
+            let period = *period;
             let mut key = prefix.clone();
             add_ip(&mut key, who.client_ip);
             let out = self.store.check(&RateCheck {

@@ -184,14 +184,7 @@ impl<'a> RequestFields<'a> {
         host: Option<&'a [u8]>,
         now_micros: u64,
     ) -> Self {
-        // One scan for the `?` (paths are short: a byte loop beats a vectorised search).
-        let (path, query) = match req.path_and_query.iter().position(|&b| b == b'?') {
-            Some(i) => (
-                req.path_and_query.get(..i).unwrap_or(b""),
-                req.path_and_query.get(i + 1..),
-            ),
-            None => (req.path_and_query, None),
-        };
+        let (path, query) = req.path_and_query_parts();
         let mut subdivision_full = [0u8; 6];
         if let (Some(c), Some(s)) = (who.country, who.subdivision) {
             let cb = c.bytes();

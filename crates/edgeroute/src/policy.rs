@@ -299,9 +299,9 @@ pub struct Policy {
     pub(crate) rules: Box<[RuleInfo]>,
     pub(crate) firewall: Box<[FwRule]>,
     pub(crate) fw_index: FirewallIndex,
-    pub(crate) rate_periods: Box<[u32]>,
-    /// For each of `rate_periods`, the `rate()` counter key hashed as far as the period.
-    pub(crate) rate_period_keys: Box<[crate::ratelimit::CounterKeyBuilder]>,
+    /// The `rate(<period>)` periods the expressions read, each with its counter key hashed as
+    /// far as the period.
+    pub(crate) rate_periods: Box<[(u32, crate::ratelimit::CounterKeyBuilder)]>,
     pub(crate) rate_rules: Box<[RateRule]>,
     pub(crate) cache_rules: Box<[CacheRule]>,
     /// For each host id, the cache rules whose URL pattern can match that host, in order (a
