@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use edgeroute_geo::LatLon;
 
+use super::cache::RouteCache;
 use super::config::{
     EndpointSteering, MonitorConfig, MonitorKind, OutlierConfig, RoutingConfig, ServiceConfig,
     Steering, UnknownHealth,
@@ -422,6 +423,7 @@ impl RoutingConfig {
             groups: &country_groups,
         });
         let layout_id = layout_id(&regions, &pools, &endpoints);
+        let (locations_classes, services_len) = (locations.classes as usize, services.len());
         let mapped_subdivisions = map_subdivisions
             .keys()
             .map(|k| Box::from(k.as_str()))
@@ -440,6 +442,7 @@ impl RoutingConfig {
             default_region,
             fallback: self.fallback,
             layout_id,
+            route_cache: RouteCache::new(locations_classes, services_len),
         })
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::{ArcSwap, Guard};
 use serde::Serialize;
 
+use super::cache::HealthVersion;
 use super::model::{CompiledRouting, EndpointId, Pool, PoolId, RegionId, ServiceId, Target};
 
 const FORCE_AUTO: u8 = 0;
@@ -206,15 +207,33 @@ impl EndpointState {
 }
 
 /// The health binding of one layout: its ids mapped to shared state cells.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Binding {
     layout_id: u64,
     regions: Box<[Arc<ForceCell>]>,
     pools: Box<[Arc<ForceCell>]>,
     endpoints: Box<[Arc<EndpointState>]>,
+    /// The table's version (shared by all its bindings), for the route cache.
+    version: Arc<HealthVersion>,
 }
 
 impl Binding {
+    fn empty(version: Arc<HealthVersion>) -> Self {
+        Self {
+            layout_id: 0,
+            regions: Box::default(),
+            pools: Box::default(),
+            endpoints: Box::default(),
+            version,
+        }
+    }
+
+    /// The table's version.
+    #[inline]
+    pub(crate) fn version(&self) -> &HealthVersion {
+        &self.version
+    }
+
     #[inline]
     pub(crate) fn region_forced(&self, id: RegionId) -> Forced {
         self.regions.get(id.index()).map_or(Forced::Auto, |c| {
@@ -296,7 +315,7 @@ struct Registry {
 }
 
 impl Registry {
-    fn bind(&mut self, routing: &CompiledRouting) -> Arc<Binding> {
+    fn bind(&mut self, routing: &CompiledRouting, version: &Arc<HealthVersion>) -> Arc<Binding> {
         if let Some(b) = self
             .bindings
             .iter()
@@ -324,6 +343,7 @@ impl Registry {
             regions,
             pools,
             endpoints,
+            version: Arc::clone(version),
         });
         if self.bindings.len() >= KEPT_BINDINGS {
             self.bindings.remove(0);
@@ -343,6 +363,7 @@ pub struct HealthTable {
     registry: Mutex<Registry>,
     current: ArcSwap<Binding>,
     ignored: AtomicU64,
+    version: Arc<HealthVersion>,
 }
 
 impl Default for HealthTable {
@@ -355,10 +376,12 @@ impl HealthTable {
     /// An empty table: every endpoint unknown, nothing forced.
     #[must_use]
     pub fn new() -> Self {
+        let version = Arc::new(HealthVersion::default());
         Self {
             registry: Mutex::new(Registry::default()),
-            current: ArcSwap::from_pointee(Binding::default()),
+            current: ArcSwap::from_pointee(Binding::empty(Arc::clone(&version))),
             ignored: AtomicU64::new(0),
+            version,
         }
     }
 
@@ -366,14 +389,14 @@ impl HealthTable {
     /// it loads or reloads a policy so the first routed request does no allocation; routing
     /// works without it (it binds on first use).
     pub fn register(&self, routing: &CompiledRouting) {
-        let binding = lock(&self.registry).bind(routing);
+        let binding = lock(&self.registry).bind(routing, &self.version);
         self.current.store(binding);
     }
 
     /// Binds the table to `routing` (as [`register`](Self::register) does) and returns the
     /// binding, for [`CompiledRouting::route_bound`].
     pub fn bind(&self, routing: &CompiledRouting) -> HealthBinding {
-        let binding = lock(&self.registry).bind(routing);
+        let binding = lock(&self.registry).bind(routing, &self.version);
         self.current.store(Arc::clone(&binding));
         HealthBinding(binding)
     }
@@ -385,7 +408,7 @@ impl HealthTable {
             return BindingRef::Published(published);
         }
         drop(published);
-        BindingRef::Looked(lock(&self.registry).bind(routing))
+        BindingRef::Looked(lock(&self.registry).bind(routing, &self.version))
     }
 
     /// How many reports and overrides named something unknown (and were ignored).
@@ -465,8 +488,14 @@ impl HealthTable {
         };
         effect.endpoints += 1;
         match state.apply_probe(ok, monitor.consecutive_down, monitor.consecutive_up) {
-            Some(STATUS_UP) => effect.became_up += 1,
-            Some(_) => effect.became_down += 1,
+            Some(STATUS_UP) => {
+                self.version.bump();
+                effect.became_up += 1;
+            }
+            Some(_) => {
+                self.version.bump();
+                effect.became_down += 1;
+            }
             None => {}
         }
     }
@@ -536,8 +565,11 @@ impl HealthTable {
             .min(outlier.max_ejection_ms.max(base));
         let until_ms = now_ms.saturating_add(length);
         history.last_until_ms = until_ms;
+        // The horizon first: a cached route is never used while this ejection may be in force.
+        self.version.eject_until(until_ms);
         state.ejected_until_ms.store(until_ms, Ordering::Relaxed);
         state.consecutive_failures.store(0, Ordering::Relaxed);
+        self.version.bump();
         PassiveEffect::Ejected { until_ms }
     }
 
@@ -594,6 +626,7 @@ impl HealthTable {
                 });
             }
         }
+        self.version.bump();
         true
     }
 

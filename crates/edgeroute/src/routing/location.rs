@@ -54,6 +54,9 @@ pub(crate) struct Location {
     pub(crate) ranked_len: u32,
     pub(crate) group: Option<GroupId>,
     pub(crate) matched: MatchSource,
+    /// The location's class: locations with the same ranked regions and residency group
+    /// share one (routing chooses the same pool for them), numbered from 0.
+    pub(crate) class: u32,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,8 @@ pub(crate) struct Locations {
     pub(crate) locations: Box<[Location]>,
     pub(crate) ranked: Box<[RegionId]>,
     unknown: u32,
+    /// How many location classes there are.
+    pub(crate) classes: u32,
 }
 
 const NO_LOCATION: u32 = u32::MAX;
@@ -198,6 +203,7 @@ struct Builder<'a> {
     locations: Vec<Location>,
     ranked: Vec<RegionId>,
     lists: BTreeMap<Vec<RegionId>, u32>,
+    classes: BTreeMap<(u32, u32, Option<GroupId>), u32>,
 }
 
 impl Builder<'_> {
@@ -254,11 +260,15 @@ impl Builder<'_> {
             }
         };
         let id = u32::try_from(self.locations.len()).unwrap_or(u32::MAX);
+        let group = group.map(|(g, _)| g);
+        let next = u32::try_from(self.classes.len()).unwrap_or(u32::MAX);
+        let class = *self.classes.entry((start, len, group)).or_insert(next);
         self.locations.push(Location {
             ranked_start: start,
             ranked_len: len,
-            group: group.map(|(g, _)| g),
+            group,
             matched,
+            class,
         });
         id
     }
@@ -278,6 +288,7 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
         locations: Vec::new(),
         ranked: Vec::new(),
         lists: BTreeMap::new(),
+        classes: BTreeMap::new(),
     };
     let default_point = input
         .region_points
@@ -341,6 +352,7 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
         locations: b.locations.into_boxed_slice(),
         ranked: b.ranked.into_boxed_slice(),
         unknown,
+        classes: u32::try_from(b.classes.len()).unwrap_or(u32::MAX),
     }
 }
 

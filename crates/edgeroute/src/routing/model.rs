@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use edgeroute_geo::LatLon;
 
+use super::cache::RouteCache;
 use super::config::{
     EndpointSteering, FallbackMode, MonitorKind, RegionRole, Steering, WhenUnavailable,
 };
@@ -83,6 +84,8 @@ pub struct CompiledRouting {
     /// A hash of every region, pool and endpoint name in id order: two compiled routings with
     /// the same layout share a health binding.
     pub(crate) layout_id: u64,
+    /// The pool chosen per (location class, service), against the health table's generation.
+    pub(crate) route_cache: RouteCache,
 }
 
 #[derive(Debug)]

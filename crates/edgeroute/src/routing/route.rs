@@ -2,15 +2,18 @@
 //! failover. No heap allocation, no lock on the common path, deterministic given the input,
 //! the health state and the seed.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::cache::{Cached, Resolved};
 use super::config::{EndpointSteering, Steering, WhenUnavailable};
 use super::health::{Binding, Forced, HealthBinding, HealthTable};
 use super::location::{LocationId, MatchSource};
 use super::model::{
-    Affinity, CompiledRouting, EndpointId, GroupId, Pool, PoolId, RegionId, Service, ServiceId,
+    Affinity, CompiledRouting, EndpointId, Group, GroupId, Pool, PoolId, RegionId, Service,
+    ServiceId,
 };
 use super::select::{
     below, hash_bytes, mix64, pick_least_outstanding, pick_rendezvous, pick_weighted,
@@ -254,6 +257,11 @@ impl CompiledRouting {
     /// [`HealthTable::register`]). Finding the binding costs one `ArcSwap` load; callers that
     /// keep a [`HealthBinding`] beside the routing save it with
     /// [`route_bound`](Self::route_bound).
+    ///
+    /// The pool choice (everything but the endpoint pick) is cached per location class and
+    /// service against the health table's generation, so a request whose choice did not
+    /// change since the last one like it skips the walk over regions and pools; the answer is
+    /// always the one routing without the cache gives.
     pub fn route<'r>(
         &'r self,
         input: &RouteInput<'_>,
@@ -262,7 +270,7 @@ impl CompiledRouting {
         seed: u64,
     ) -> RouteOutcome<'r> {
         let binding = health.binding(self);
-        self.route_with(input, &binding, now_ms, seed)
+        self.route_with(input, &binding, now_ms, &|| seed)
     }
 
     /// [`route`](Self::route) with a binding made earlier by [`HealthTable::bind`] for this
@@ -277,9 +285,27 @@ impl CompiledRouting {
         now_ms: u64,
         seed: u64,
     ) -> RouteOutcome<'r> {
+        self.route_bound_lazy(input, health, bound, now_ms, || seed)
+    }
+
+    /// [`route_bound`](Self::route_bound) with the seed made only when a choice needs it (a
+    /// weighted pick between pools or endpoints, a hash pick without a key, a
+    /// least-outstanding tie-break): `seed` is called at most once, and the answer is the
+    /// same as `route_bound(.., seed())`.
+    pub fn route_bound_lazy<'r>(
+        &'r self,
+        input: &RouteInput<'_>,
+        health: &HealthTable,
+        bound: &HealthBinding,
+        now_ms: u64,
+        seed: impl Fn() -> u64,
+    ) -> RouteOutcome<'r> {
         match bound.for_layout(self.layout_id) {
-            Some(binding) => self.route_with(input, binding, now_ms, seed),
-            None => self.route(input, health, now_ms, seed),
+            Some(binding) => self.route_with(input, binding, now_ms, &seed),
+            None => {
+                let binding = health.binding(self);
+                self.route_with(input, &binding, now_ms, &seed)
+            }
         }
     }
 
@@ -288,135 +314,54 @@ impl CompiledRouting {
         input: &RouteInput<'_>,
         binding: &Binding,
         now_ms: u64,
-        seed: u64,
+        seed: &dyn Fn() -> u64,
     ) -> RouteOutcome<'r> {
         let location = self.locations.locate(input.country, input.subdivision);
-        let (matched, group_id, ranked) = match self.locations.get(location) {
-            Some(loc) => (loc.matched, loc.group, self.locations.ranked(loc)),
-            None => (MatchSource::Unknown, None, &[][..]),
-        };
+        let loc = self.locations.get(location);
+        let (matched, group_id) =
+            loc.map_or((MatchSource::Unknown, None), |l| (l.matched, l.group));
         let group = group_id.and_then(|g| self.groups.get(g.index()));
-        let refuse = |reason, preferred_region| {
-            RouteOutcome::Refused(Refusal {
-                reason,
-                group: group.map(|g| &*g.name),
-                preferred_region,
-                matched,
-            })
-        };
         let Some(service) = self.services.get(input.service.index()) else {
-            return refuse(RefusalReason::UnknownService, None);
+            return RouteOutcome::Refused(Refusal {
+                reason: RefusalReason::UnknownService,
+                group: group.map(|g| &*g.name),
+                preferred_region: None,
+                matched,
+            });
         };
-        let allowed = group.map_or(u64::MAX, |g| g.allowed);
         let cx = Cx {
             routing: self,
             binding,
             service,
             input,
             now_ms,
-            seed,
-            matched,
+            make_seed: seed,
+            seed: Cell::new(None),
         };
-
-        // The first choice that could not serve: its region, its pool (failover steering) and
-        // why.
-        let mut first: Option<First> = None;
-        match service.steering {
-            Steering::Geo => {
-                for &region in ranked {
-                    if service.region_mask & bit(region) == 0 {
-                        continue;
-                    }
-                    let reason = if binding.region_forced(region) == Forced::Down {
-                        FailoverReason::RegionDown
-                    } else if let Some((pool, mask)) =
-                        cx.pick_pool(self.service_pools_in(service, region))
-                        && let Some(outcome) = cx.finish(pool, mask, first, false)
-                    {
-                        return outcome;
-                    } else {
-                        FailoverReason::RegionUnhealthy
-                    };
-                    first.get_or_insert((region, None, reason));
-                }
-            }
-            Steering::Failover => {
-                for &pool in &service.ordered_pools {
-                    let Some(p) = self.pools.get(pool.index()) else {
-                        continue;
-                    };
-                    if allowed & bit(p.region) == 0 {
-                        continue;
-                    }
-                    if let Some(mask) = cx.healthy_mask(pool, p)
-                        && let Some(outcome) = cx.finish(pool, mask, first, false)
-                    {
-                        return outcome;
-                    }
-                    let down = binding.region_forced(p.region) == Forced::Down
-                        || binding.pool_forced(pool) == Forced::Down;
-                    let reason = if down {
-                        FailoverReason::PoolDown
-                    } else {
-                        FailoverReason::PoolUnhealthy
-                    };
-                    first.get_or_insert((p.region, Some(pool), reason));
-                }
-            }
-            Steering::Random => {
-                let mut total = 0u64;
-                let mut chosen = None;
-                for (i, &id) in (0u64..).zip(service.ordered_pools.iter()) {
-                    let Some(p) = self.pools.get(id.index()) else {
-                        continue;
-                    };
-                    if p.weight == 0 || allowed & bit(p.region) == 0 {
-                        continue;
-                    }
-                    let Some(mask) = cx.healthy_mask(id, p) else {
-                        continue;
-                    };
-                    let weight = u64::from(p.weight);
-                    total += weight;
-                    if below(mix64(seed ^ POOL_SALT ^ i), total) < weight {
-                        chosen = Some((id, mask));
-                    }
-                }
-                if let Some((pool, mask)) = chosen
-                    && let Some(outcome) = cx.finish(pool, mask, None, false)
-                {
-                    return outcome;
-                }
-            }
-        }
-
-        // Nothing allowed is healthy: the fallback pool, if residency permits. As the pool of
-        // last resort it serves even when unhealthy, from its usable endpoints if it has any.
-        let fallback = service.fallback_pool.filter(|&pool| {
-            let inside = self
-                .pools
-                .get(pool.index())
-                .is_some_and(|p| allowed & bit(p.region) != 0);
-            match group {
-                None => true,
-                Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
-            }
-        });
-        if let Some(pool) = fallback
-            && let Some(p) = self.pools.get(pool.index())
-            && let Some(outcome) = cx.finish(pool, cx.last_resort_mask(p), first, true)
+        let ranked = || loc.map_or(&[][..], |l| self.locations.ranked(l));
+        let service_index = input.service.index();
+        let stamp = loc.and_then(|l| Some((l.class, binding.version().stamp(now_ms)?)));
+        let resolved = match stamp
+            .and_then(|(class, generation)| self.route_cache.get(class, service_index, generation))
         {
-            return outcome;
-        }
-        let reason = if group.is_some() {
-            RefusalReason::Residency
-        } else {
-            RefusalReason::NoHealthyOrigin
+            Some(Cached::Resolved(resolved)) => resolved,
+            Some(Cached::Bypass) => cx.resolve(ranked(), group),
+            None => {
+                let resolved = cx.resolve(ranked(), group);
+                if let Some((class, generation)) = stamp {
+                    // A choice that drew on the seed is not the same for every request.
+                    let content = if cx.seed.get().is_some() {
+                        Cached::Bypass
+                    } else {
+                        Cached::Resolved(resolved)
+                    };
+                    self.route_cache
+                        .put(class, service_index, generation, content);
+                }
+                resolved
+            }
         };
-        refuse(
-            reason,
-            first.map(|(r, ..)| r).or_else(|| ranked.first().copied()),
-        )
+        cx.outcome(resolved, group, matched)
     }
 }
 
@@ -434,11 +379,193 @@ struct Cx<'a, 'r> {
     service: &'r Service,
     input: &'a RouteInput<'a>,
     now_ms: u64,
-    seed: u64,
-    matched: MatchSource,
+    make_seed: &'a dyn Fn() -> u64,
+    /// The seed, once made.
+    seed: Cell<Option<u64>>,
 }
 
 impl<'r> Cx<'_, 'r> {
+    /// The request's seed (made on first use).
+    #[inline]
+    fn seed(&self) -> u64 {
+        if let Some(seed) = self.seed.get() {
+            return seed;
+        }
+        let seed = (self.make_seed)();
+        self.seed.set(Some(seed));
+        seed
+    }
+
+    /// The choice before the endpoint pick: walks the service's steering over the ranked
+    /// regions (or its ordered pools), then the fallback pool, then refuses.
+    fn resolve(&self, ranked: &[RegionId], group: Option<&Group>) -> Resolved {
+        let routing = self.routing;
+        let service = self.service;
+        let binding = self.binding;
+        let allowed = group.map_or(u64::MAX, |g| g.allowed);
+
+        // The first choice that could not serve: its region, its pool (failover steering) and
+        // why.
+        let mut first: Option<First> = None;
+        match service.steering {
+            Steering::Geo => {
+                for &region in ranked {
+                    if service.region_mask & bit(region) == 0 {
+                        continue;
+                    }
+                    let reason = if binding.region_forced(region) == Forced::Down {
+                        FailoverReason::RegionDown
+                    } else if let Some((pool, mask)) =
+                        self.pick_pool(routing.service_pools_in(service, region))
+                        && let Some(chosen) = self.chosen(pool, mask, first, false)
+                    {
+                        return chosen;
+                    } else {
+                        FailoverReason::RegionUnhealthy
+                    };
+                    first.get_or_insert((region, None, reason));
+                }
+            }
+            Steering::Failover => {
+                for &pool in &service.ordered_pools {
+                    let Some(p) = routing.pools.get(pool.index()) else {
+                        continue;
+                    };
+                    if allowed & bit(p.region) == 0 {
+                        continue;
+                    }
+                    if let Some(mask) = self.healthy_mask(pool, p)
+                        && let Some(chosen) = self.chosen(pool, mask, first, false)
+                    {
+                        return chosen;
+                    }
+                    let down = binding.region_forced(p.region) == Forced::Down
+                        || binding.pool_forced(pool) == Forced::Down;
+                    let reason = if down {
+                        FailoverReason::PoolDown
+                    } else {
+                        FailoverReason::PoolUnhealthy
+                    };
+                    first.get_or_insert((p.region, Some(pool), reason));
+                }
+            }
+            Steering::Random => {
+                let mut total = 0u64;
+                let mut chosen = None;
+                for (i, &id) in (0u64..).zip(service.ordered_pools.iter()) {
+                    let Some(p) = routing.pools.get(id.index()) else {
+                        continue;
+                    };
+                    if p.weight == 0 || allowed & bit(p.region) == 0 {
+                        continue;
+                    }
+                    let Some(mask) = self.healthy_mask(id, p) else {
+                        continue;
+                    };
+                    let weight = u64::from(p.weight);
+                    total += weight;
+                    if below(mix64(self.seed() ^ POOL_SALT ^ i), total) < weight {
+                        chosen = Some((id, mask));
+                    }
+                }
+                if let Some((pool, mask)) = chosen
+                    && let Some(chosen) = self.chosen(pool, mask, None, false)
+                {
+                    return chosen;
+                }
+            }
+        }
+
+        // Nothing allowed is healthy: the fallback pool, if residency permits. As the pool of
+        // last resort it serves even when unhealthy, from its usable endpoints if it has any.
+        let fallback = service.fallback_pool.filter(|&pool| {
+            let inside = routing
+                .pools
+                .get(pool.index())
+                .is_some_and(|p| allowed & bit(p.region) != 0);
+            match group {
+                None => true,
+                Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
+            }
+        });
+        if let Some(pool) = fallback
+            && let Some(p) = routing.pools.get(pool.index())
+            && let Some(chosen) = self.chosen(pool, self.last_resort_mask(p), first, true)
+        {
+            return chosen;
+        }
+        let reason = if group.is_some() {
+            RefusalReason::Residency
+        } else {
+            RefusalReason::NoHealthyOrigin
+        };
+        Resolved::Refused {
+            reason,
+            preferred: first.map(|(r, ..)| r).or_else(|| ranked.first().copied()),
+        }
+    }
+
+    /// `pool` with its usable endpoints `mask` as the choice, unless it has no endpoint to
+    /// pick (an empty mask). `fallback`: the pool serves as the fallback pool.
+    #[inline]
+    fn chosen(
+        &self,
+        pool_id: PoolId,
+        mask: u64,
+        first: Option<First>,
+        fallback: bool,
+    ) -> Option<Resolved> {
+        let pool = self.routing.pools.get(pool_id.index())?;
+        self.routing.regions.get(pool.region.index())?;
+        // Every bit of a usable mask is an endpoint with weight, so every steering method
+        // picks one of them when the mask is not empty (and none when it is).
+        if mask == 0 {
+            return None;
+        }
+        let (failover, preferred) = match first {
+            _ if fallback => (Some(FailoverReason::FallbackPool), first.map(|(r, ..)| r)),
+            Some((r, Some(p), reason)) if p != pool_id => (Some(reason), Some(r)),
+            Some((r, None, reason)) if r != pool.region => (Some(reason), Some(r)),
+            _ => (None, None),
+        };
+        Some(Resolved::Pool {
+            pool: pool_id,
+            mask,
+            failover,
+            preferred,
+        })
+    }
+
+    /// The outcome of a choice: picks the endpoint (returned whole, so it is written once, in
+    /// place).
+    #[inline]
+    fn outcome(
+        &self,
+        resolved: Resolved,
+        group: Option<&'r Group>,
+        matched: MatchSource,
+    ) -> RouteOutcome<'r> {
+        let (reason, preferred_region) = match resolved {
+            Resolved::Pool {
+                pool,
+                mask,
+                failover,
+                preferred,
+            } => match self.finish(pool, mask, failover, preferred, matched) {
+                Some(route) => return RouteOutcome::Routed(route),
+                // Unreachable: `chosen` only accepts masks an endpoint can be picked from.
+                None => (RefusalReason::NoHealthyOrigin, preferred),
+            },
+            Resolved::Refused { reason, preferred } => (reason, preferred),
+        };
+        RouteOutcome::Refused(Refusal {
+            reason,
+            group: group.map(|g| &*g.name),
+            preferred_region,
+            matched,
+        })
+    }
+
     /// The pool's usable endpoints (weight > 0 and usable by health), one bit each in pool
     /// order. One pass of relaxed atomic loads; every later decision reads the mask.
     #[inline]
@@ -527,36 +654,30 @@ impl<'r> Cx<'_, 'r> {
             };
             let weight = u64::from(p.weight);
             total += weight;
-            if below(mix64(self.seed ^ POOL_SALT ^ i), total) < weight {
+            if below(mix64(self.seed() ^ POOL_SALT ^ i), total) < weight {
                 chosen = Some((id, mask));
             }
         }
         chosen
     }
 
-    /// Picks the endpoint among `mask` and builds the outcome (returned whole, so it is
-    /// written once, in place). `fallback`: the pool serves as the fallback pool.
+    /// Picks the endpoint among `mask` and builds the route.
     #[inline]
     fn finish(
         &self,
         pool_id: PoolId,
         mask: u64,
-        first: Option<First>,
-        fallback: bool,
-    ) -> Option<RouteOutcome<'r>> {
+        failover: Option<FailoverReason>,
+        preferred_region: Option<RegionId>,
+        matched: MatchSource,
+    ) -> Option<Route<'r>> {
         let routing = self.routing;
         let pool = routing.pools.get(pool_id.index())?;
         let bit = self.pick_endpoint(pool, mask)?;
         let endpoint = EndpointId(pool.first_endpoint.checked_add(bit)?);
         let region = routing.regions.get(pool.region.index())?;
         let address = routing.endpoints.get(endpoint.index())?;
-        let (failover, preferred_region) = match first {
-            _ if fallback => (Some(FailoverReason::FallbackPool), first.map(|(r, ..)| r)),
-            Some((r, Some(p), reason)) if p != pool_id => (Some(reason), Some(r)),
-            Some((r, None, reason)) if r != pool.region => (Some(reason), Some(r)),
-            _ => (None, None),
-        };
-        Some(RouteOutcome::Routed(Route {
+        Some(Route {
             region: pool.region,
             region_name: &region.name,
             pool: pool_id,
@@ -565,8 +686,8 @@ impl<'r> Cx<'_, 'r> {
             endpoint_address: &address.address,
             failover,
             preferred_region,
-            matched: self.matched,
-        }))
+            matched,
+        })
     }
 
     /// The bit (position in the pool) of the endpoint to use among `mask`.
@@ -584,7 +705,7 @@ impl<'r> Cx<'_, 'r> {
             .unwrap_or_default();
         let get = |b: u32| endpoints.get(b as usize);
         let weight = |b: u32| get(b).map_or(0, |e| e.weight);
-        let random = mix64(self.seed ^ pool.hash);
+        let random = || mix64(self.seed() ^ pool.hash);
         match pool.steering {
             EndpointSteering::Hash => match self.affinity_hash() {
                 Some(key) => pick_rendezvous(
@@ -593,7 +714,7 @@ impl<'r> Cx<'_, 'r> {
                     key,
                     pool.uniform_weights,
                 ),
-                None => pick_weighted(mask, weight, random),
+                None => pick_weighted(mask, weight, random()),
             },
             EndpointSteering::LeastOutstanding => pick_least_outstanding(
                 mask,
@@ -604,9 +725,9 @@ impl<'r> Cx<'_, 'r> {
                         .map_or(0, |s| s.outstanding());
                     get(b).map_or((0, 0, 0), |e| (outstanding, e.weight, e.hash))
                 },
-                random,
+                random(),
             ),
-            EndpointSteering::Random => pick_weighted(mask, weight, random),
+            EndpointSteering::Random => pick_weighted(mask, weight, random()),
         }
     }
 
@@ -649,5 +770,160 @@ mod tests {
         assert_eq!(cookie_value(h, b"none"), None);
         assert_eq!(cookie_value(b"flag", b"flag"), None);
         assert_eq!(cookie_value(b"a=", b"a"), Some(&b""[..]));
+    }
+}
+
+/// Routing as it was before the route cache (one walk per request, the endpoint picked inside
+/// the walk), kept to check the cached path against.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+
+    impl CompiledRouting {
+        /// [`CompiledRouting::route`] without the cache.
+        pub(crate) fn route_reference<'r>(
+            &'r self,
+            input: &RouteInput<'_>,
+            health: &HealthTable,
+            now_ms: u64,
+            seed: u64,
+        ) -> RouteOutcome<'r> {
+            let binding = health.binding(self);
+            let binding: &Binding = &binding;
+            let location = self.locations.locate(input.country, input.subdivision);
+            let (matched, group_id, ranked) = match self.locations.get(location) {
+                Some(loc) => (loc.matched, loc.group, self.locations.ranked(loc)),
+                None => (MatchSource::Unknown, None, &[][..]),
+            };
+            let group = group_id.and_then(|g| self.groups.get(g.index()));
+            let refuse = |reason, preferred_region| {
+                RouteOutcome::Refused(Refusal {
+                    reason,
+                    group: group.map(|g| &*g.name),
+                    preferred_region,
+                    matched,
+                })
+            };
+            let Some(service) = self.services.get(input.service.index()) else {
+                return refuse(RefusalReason::UnknownService, None);
+            };
+            let allowed = group.map_or(u64::MAX, |g| g.allowed);
+            let make_seed = || seed;
+            let cx = Cx {
+                routing: self,
+                binding,
+                service,
+                input,
+                now_ms,
+                make_seed: &make_seed,
+                seed: Cell::new(None),
+            };
+            let finish = |pool_id: PoolId, mask: u64, first: Option<First>, fallback: bool| {
+                let pool = self.pools.get(pool_id.index())?;
+                let (failover, preferred_region) = match first {
+                    _ if fallback => (Some(FailoverReason::FallbackPool), first.map(|(r, ..)| r)),
+                    Some((r, Some(p), reason)) if p != pool_id => (Some(reason), Some(r)),
+                    Some((r, None, reason)) if r != pool.region => (Some(reason), Some(r)),
+                    _ => (None, None),
+                };
+                cx.finish(pool_id, mask, failover, preferred_region, matched)
+                    .map(RouteOutcome::Routed)
+            };
+
+            let mut first: Option<First> = None;
+            match service.steering {
+                Steering::Geo => {
+                    for &region in ranked {
+                        if service.region_mask & bit(region) == 0 {
+                            continue;
+                        }
+                        let reason = if binding.region_forced(region) == Forced::Down {
+                            FailoverReason::RegionDown
+                        } else if let Some((pool, mask)) =
+                            cx.pick_pool(self.service_pools_in(service, region))
+                            && let Some(outcome) = finish(pool, mask, first, false)
+                        {
+                            return outcome;
+                        } else {
+                            FailoverReason::RegionUnhealthy
+                        };
+                        first.get_or_insert((region, None, reason));
+                    }
+                }
+                Steering::Failover => {
+                    for &pool in &service.ordered_pools {
+                        let Some(p) = self.pools.get(pool.index()) else {
+                            continue;
+                        };
+                        if allowed & bit(p.region) == 0 {
+                            continue;
+                        }
+                        if let Some(mask) = cx.healthy_mask(pool, p)
+                            && let Some(outcome) = finish(pool, mask, first, false)
+                        {
+                            return outcome;
+                        }
+                        let down = binding.region_forced(p.region) == Forced::Down
+                            || binding.pool_forced(pool) == Forced::Down;
+                        let reason = if down {
+                            FailoverReason::PoolDown
+                        } else {
+                            FailoverReason::PoolUnhealthy
+                        };
+                        first.get_or_insert((p.region, Some(pool), reason));
+                    }
+                }
+                Steering::Random => {
+                    let mut total = 0u64;
+                    let mut chosen = None;
+                    for (i, &id) in (0u64..).zip(service.ordered_pools.iter()) {
+                        let Some(p) = self.pools.get(id.index()) else {
+                            continue;
+                        };
+                        if p.weight == 0 || allowed & bit(p.region) == 0 {
+                            continue;
+                        }
+                        let Some(mask) = cx.healthy_mask(id, p) else {
+                            continue;
+                        };
+                        let weight = u64::from(p.weight);
+                        total += weight;
+                        if below(mix64(seed ^ POOL_SALT ^ i), total) < weight {
+                            chosen = Some((id, mask));
+                        }
+                    }
+                    if let Some((pool, mask)) = chosen
+                        && let Some(outcome) = finish(pool, mask, None, false)
+                    {
+                        return outcome;
+                    }
+                }
+            }
+            let fallback = service.fallback_pool.filter(|&pool| {
+                let inside = self
+                    .pools
+                    .get(pool.index())
+                    .is_some_and(|p| allowed & bit(p.region) != 0);
+                match group {
+                    None => true,
+                    Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
+                }
+            });
+            if let Some(pool) = fallback
+                && let Some(p) = self.pools.get(pool.index())
+                && let Some(outcome) = finish(pool, cx.last_resort_mask(p), first, true)
+            {
+                return outcome;
+            }
+            let reason = if group.is_some() {
+                RefusalReason::Residency
+            } else {
+                RefusalReason::NoHealthyOrigin
+            };
+            refuse(
+                reason,
+                first.map(|(r, ..)| r).or_else(|| ranked.first().copied()),
+            )
+        }
     }
 }

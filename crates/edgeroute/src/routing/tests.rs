@@ -906,3 +906,310 @@ fn every_iso_subdivision_has_its_own_location() {
         r.locate(Some(*b"US"), None)
     );
 }
+
+/// A section using every steering method, pool weights inside a region, standby and drained
+/// pools, `minimum_origins`, outlier detection, monitors with unknown-as-unhealthy, a residency
+/// group that may use the fallback pool and one that refuses.
+const MIXED: &str = r#"
+default_region = "us-east-1"
+fallback = "default"
+unknown_health = "unhealthy"
+
+[regions]
+us-east-1 = {}
+us-west-2 = {}
+eu-west-2 = {}
+eu-central-1 = {}
+ap-northeast-1 = {}
+
+[map]
+US = "us-east-1"
+"US-CA" = "us-west-2"
+GB = "eu-west-2"
+DE = "eu-central-1"
+JP = "ap-northeast-1"
+
+[residency.eu]
+countries = ["DE", "FR", "IE"]
+regions = ["eu-*"]
+when_unavailable = "fallback_pool"
+
+[residency.gb]
+countries = ["GB"]
+regions = ["eu-west-2"]
+
+[monitors.health]
+type = "tcp"
+port = 443
+interval = "10s"
+timeout = "5s"
+consecutive_down = 2
+consecutive_up = 1
+
+[services.geo]
+endpoint_steering = "least_outstanding"
+monitor = "health"
+minimum_origins = 2
+fallback_pool = "geo-euc1"
+outlier_detection = { consecutive_5xx = 2, base_ejection_time = "3s", max_ejection_percent = 50 }
+
+[[services.geo.pools]]
+name = "geo-use1-blue"
+region = "us-east-1"
+weight = 3
+endpoints = [{ address = "b1" }, { address = "b2", weight = 2 }, { address = "b3" }]
+
+[[services.geo.pools]]
+name = "geo-use1-green"
+region = "us-east-1"
+endpoints = [{ address = "g1" }, { address = "g2" }]
+
+[[services.geo.pools]]
+name = "geo-usw2"
+region = "us-west-2"
+minimum_origins = 1
+endpoints = [{ address = "w1" }, { address = "w2" }]
+
+[[services.geo.pools]]
+name = "geo-euw2"
+region = "eu-west-2"
+minimum_origins = 1
+endpoint_steering = "random"
+endpoints = [{ address = "e1" }, { address = "e2", weight = 0 }, { address = "e3", weight = 5 }]
+
+[[services.geo.pools]]
+name = "geo-euc1"
+region = "eu-central-1"
+minimum_origins = 1
+standby = true
+endpoints = [{ address = "c1" }, { address = "c2" }]
+
+[services.fo]
+steering = "failover"
+endpoint_steering = "hash"
+affinity = "ip"
+failover_order = ["fo-apne1", "fo-euw2", "fo-use1"]
+outlier_detection = { consecutive_5xx = 1, base_ejection_time = "2s", max_ejection_percent = 100 }
+
+[[services.fo.pools]]
+name = "fo-use1"
+region = "us-east-1"
+endpoints = [{ address = "f1" }, { address = "f2" }, { address = "f3", weight = 3 }]
+
+[[services.fo.pools]]
+name = "fo-euw2"
+region = "eu-west-2"
+endpoints = [{ address = "f4" }, { address = "f5" }]
+
+[[services.fo.pools]]
+name = "fo-apne1"
+region = "ap-northeast-1"
+endpoints = [{ address = "f6" }]
+
+[services.rnd]
+steering = "random"
+endpoint_steering = "hash"
+affinity = "header:x-user"
+fallback_pool = "rnd-c"
+
+[[services.rnd.pools]]
+name = "rnd-a"
+region = "us-east-1"
+weight = 9
+endpoints = [{ address = "r1" }, { address = "r2" }]
+
+[[services.rnd.pools]]
+name = "rnd-b"
+region = "eu-west-2"
+weight = 1
+endpoints = [{ address = "r3" }]
+
+[[services.rnd.pools]]
+name = "rnd-c"
+region = "us-west-2"
+weight = 0
+endpoints = [{ address = "r4" }]
+"#;
+
+#[test]
+fn the_mixed_section_compiles() {
+    let r = compile(MIXED);
+    assert_eq!(r.service_names().count(), 3);
+}
+
+/// One step of a random health history.
+#[derive(Debug, Clone)]
+enum Step {
+    Force(usize, Forced),
+    Probe(usize, bool),
+    Passive(usize, bool),
+    Started(usize),
+    Finished(usize),
+    Time(i64),
+    Route {
+        service: usize,
+        place: usize,
+        seed: u64,
+        ip: u32,
+        key: Option<u8>,
+    },
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let forced = prop_oneof![Just(Forced::Auto), Just(Forced::Down), Just(Forced::Up)];
+    prop_oneof![
+        2 => (0usize..64, forced).prop_map(|(t, f)| Step::Force(t, f)),
+        3 => (0usize..64, any::<bool>()).prop_map(|(t, ok)| Step::Probe(t, ok)),
+        3 => (0usize..64, any::<bool>()).prop_map(|(t, ok)| Step::Passive(t, ok)),
+        1 => (0usize..64).prop_map(Step::Started),
+        1 => (0usize..64).prop_map(Step::Finished),
+        2 => (-4_000i64..8_000).prop_map(Step::Time),
+        8 => (0usize..8, 0usize..64, any::<u64>(), any::<u32>(), proptest::option::of(0u8..4))
+            .prop_map(|(service, place, seed, ip, key)| Step::Route { service, place, seed, ip, key }),
+    ]
+}
+
+/// Replays `steps` on a fresh health table, comparing every route with the uncached
+/// reference (twice: the second call is answered from the cache).
+fn replay(r: &CompiledRouting, steps: &[Step]) {
+    let h = HealthTable::new();
+    let bound = h.bind(r);
+    let mut targets: Vec<String> = r.region_names().map(str::to_owned).collect();
+    targets.extend(
+        (0..r.pool_count()).filter_map(|i| Some(r.pool_name(PoolId::from_index(i)?)?.to_owned())),
+    );
+    let endpoints: Vec<EndpointId> = (0..r.endpoint_count())
+        .filter_map(EndpointId::from_index)
+        .collect();
+    targets.extend(
+        endpoints
+            .iter()
+            .filter_map(|&e| r.endpoint_key(e).map(str::to_owned)),
+    );
+    let places: Vec<(Option<[u8; 2]>, Option<&str>)> = vec![
+        (Some(*b"US"), Some("CA")),
+        (Some(*b"US"), Some("NY")),
+        (Some(*b"us"), Some("us-ca")),
+        (Some(*b"GB"), Some("ENG")),
+        (Some(*b"GB"), None),
+        (Some(*b"DE"), Some("HE")),
+        (Some(*b"FR"), Some("IDF")),
+        (Some(*b"IE"), None),
+        (Some(*b"JP"), Some("13")),
+        (Some(*b"BR"), Some("SP")),
+        (Some(*b"IN"), Some("MH")),
+        (Some(*b"AU"), None),
+        (Some(*b"ZZ"), None),
+        (Some(*b"1!"), None),
+        (None, None),
+    ];
+    let services = r.service_names().count();
+    let mut now: u64 = 1_000;
+    for s in steps {
+        match *s {
+            Step::Force(t, f) => {
+                let name = &targets[t % targets.len()];
+                assert!(h.set_forced(r, name, f));
+            }
+            Step::Probe(t, ok) => {
+                let _ = h.report_probe_endpoint(r, endpoints[t % endpoints.len()], ok, now);
+            }
+            Step::Passive(t, ok) => {
+                let result = if ok {
+                    PassiveResult::Status(200)
+                } else {
+                    PassiveResult::Status(503)
+                };
+                let _ = h.report_passive(r, endpoints[t % endpoints.len()], result, now);
+            }
+            Step::Started(t) => h.request_started(r, endpoints[t % endpoints.len()]),
+            Step::Finished(t) => h.request_finished(r, endpoints[t % endpoints.len()]),
+            Step::Time(d) => now = now.saturating_add_signed(d),
+            Step::Route {
+                service,
+                place,
+                seed,
+                ip,
+                key,
+            } => {
+                let (country, sub) = places[place % places.len()];
+                let key = key.map(|k| [b'u', k]);
+                // One id past the last service: unknown.
+                let service = ServiceId::from_index(service % (services + 1)).unwrap();
+                let input = RouteInput {
+                    service,
+                    country,
+                    subdivision: sub.map(str::as_bytes),
+                    client_ip: Some(std::net::IpAddr::from(ip.to_be_bytes())),
+                    affinity: key.as_ref().map(|k| &k[..]),
+                };
+                let expected = r.route_reference(&input, &h, now, seed);
+                for _ in 0..2 {
+                    assert_eq!(
+                        r.route(&input, &h, now, seed),
+                        expected,
+                        "{input:?} at {now}"
+                    );
+                    assert_eq!(
+                        r.route_bound_lazy(&input, &h, &bound, now, || seed),
+                        expected,
+                        "{input:?} at {now}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn cached_routes_match_uncached_routing_over_health_histories(
+        steps in proptest::collection::vec(step(), 1..200),
+    ) {
+        static SECTIONS: std::sync::LazyLock<[CompiledRouting; 2]> =
+            std::sync::LazyLock::new(|| [compile(BASE), compile(MIXED)]);
+        for r in SECTIONS.iter() {
+            replay(r, &steps);
+        }
+    }
+}
+
+#[test]
+fn cached_routes_follow_a_scripted_failover_and_an_ejection_that_ends() {
+    let r = compile(MIXED);
+    let h = HealthTable::new();
+    let fo = r.service_id("fo").unwrap();
+    let jp = RouteInput {
+        country: Some(*b"JP"),
+        client_ip: Some(std::net::IpAddr::from([10, 0, 0, 1])),
+        ..RouteInput::new(fo)
+    };
+    let pool = |now| {
+        r.route(&jp, &h, now, 1)
+            .route()
+            .map(|x| r.pool_name(x.pool).unwrap().to_owned())
+    };
+    assert_eq!(pool(0).as_deref(), Some("fo-apne1"));
+    let f6 = (0..r.endpoint_count())
+        .filter_map(EndpointId::from_index)
+        .find(|&e| r.endpoint_address(e) == Some("f6"))
+        .unwrap();
+    // One 5xx ejects f6 for 2 s: the next pool serves, then apne1 again when it ends.
+    assert!(matches!(
+        h.report_passive(&r, f6, PassiveResult::Status(500), 1_000),
+        PassiveEffect::Ejected { until_ms: 3_000 }
+    ));
+    assert_eq!(pool(1_000).as_deref(), Some("fo-euw2"));
+    assert_eq!(pool(2_999).as_deref(), Some("fo-euw2"));
+    assert_eq!(pool(3_000).as_deref(), Some("fo-apne1"));
+    assert_eq!(pool(3_001).as_deref(), Some("fo-apne1"));
+    // Time going back into the ejection still sees it.
+    assert_eq!(pool(2_000).as_deref(), Some("fo-euw2"));
+    assert!(h.set_down(&r, "ap-northeast-1"));
+    assert_eq!(pool(5_000).as_deref(), Some("fo-euw2"));
+    assert!(h.set_forced(&r, "ap-northeast-1", Forced::Auto));
+    assert_eq!(pool(5_000).as_deref(), Some("fo-apne1"));
+}
