@@ -725,11 +725,13 @@ impl Engine {
                     client_ip: Some(who.client_ip),
                     affinity,
                 };
-                let seed = route_seed(req, who.client_ip, now);
+                // The seed is made only if a choice needs it (most pools have one endpoint
+                // or hash on the client).
+                let seed = || route_seed(req, who.client_ip, now);
                 let now_ms = now.as_micros() / 1_000;
                 let outcome = match &p.health_binding {
-                    Some(bound) => rt.route_bound(&input, &self.health, bound, now_ms, seed),
-                    None => rt.route(&input, &self.health, now_ms, seed),
+                    Some(bound) => rt.route_bound_lazy(&input, &self.health, bound, now_ms, seed),
+                    None => rt.route(&input, &self.health, now_ms, seed()),
                 };
                 match outcome {
                     RouteOutcome::Routed(r) => {
