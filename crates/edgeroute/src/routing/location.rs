@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use edgeroute_geo::{LatLon, great_circle_km};
+use edgeroute_geo::{EARTH_RADIUS_KM, LatLon, Subdivision};
 use serde::Serialize;
 
 use super::config::FallbackMode;
@@ -102,21 +102,41 @@ pub(crate) fn pack_suffix(country: [u8; 2], code: &[u8]) -> Option<u32> {
         }
         _ => code,
     };
-    if suffix.is_empty() || suffix.len() > 3 {
-        return None;
+    let digit = |c: &u8| match SUFFIX_DIGITS.get(usize::from(*c)) {
+        Some(&d) if d != 0 => Some(u32::from(d)),
+        _ => None,
+    };
+    match suffix {
+        [a] => digit(a),
+        [a, b] => Some(digit(a)? * 37 + digit(b)?),
+        [a, b, c] => Some((digit(a)? * 37 + digit(b)?) * 37 + digit(c)?),
+        _ => None,
     }
-    let mut packed = 0u32;
-    for &c in suffix {
-        let digit = match c {
+}
+
+/// The base-37 digit of each byte in a subdivision suffix: `0`-`9` are 1 to 10, letters of
+/// either case 11 to 36, anything else 0 (not allowed).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "constant evaluation: c < 256 indexes a 256-entry table"
+)]
+const SUFFIX_DIGITS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0u8;
+    loop {
+        table[c as usize] = match c {
             b'0'..=b'9' => c - b'0' + 1,
             b'A'..=b'Z' => c - b'A' + 11,
             b'a'..=b'z' => c - b'a' + 11,
-            _ => return None,
+            _ => 0,
         };
-        packed = packed * 37 + u32::from(digit);
+        if c == u8::MAX {
+            break;
+        }
+        c += 1;
     }
-    Some(packed)
-}
+    table
+};
 
 /// The hash-table key of a subdivision: country slot (< 676) and packed suffix (< 37³ < 2¹⁶);
 /// never 0 (the suffix is not empty).
@@ -197,12 +217,47 @@ pub(crate) struct MapInput<'a> {
     pub(crate) groups: &'a BTreeMap<String, (GroupId, u64)>,
 }
 
+/// A point prepared for [`Prepared::distance_km`]: latitude in radians, its cosine and the
+/// longitude in degrees.
+#[derive(Debug, Clone, Copy)]
+struct Prepared {
+    phi: f64,
+    cos_phi: f64,
+    lon: f64,
+}
+
+impl Prepared {
+    fn new(p: LatLon) -> Self {
+        let phi = p.lat.to_radians();
+        Self {
+            phi,
+            cos_phi: phi.cos(),
+            lon: p.lon,
+        }
+    }
+
+    /// [`edgeroute_geo::great_circle_km`]`(self, to)`, operation for operation (so the same
+    /// bits), with the latitudes' radians and cosines computed once per point instead of once
+    /// per pair.
+    fn distance_km(self, to: Prepared) -> f64 {
+        let half_dphi = (to.phi - self.phi) / 2.0;
+        let half_dlambda = (to.lon - self.lon).to_radians() / 2.0;
+        let h = half_dphi.sin().powi(2) + self.cos_phi * to.cos_phi * half_dlambda.sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * h.clamp(0.0, 1.0).sqrt().asin()
+    }
+}
+
 struct Builder<'a> {
     input: &'a MapInput<'a>,
     all: u64,
+    /// The regions' points, prepared.
+    regions: Vec<Prepared>,
     locations: Vec<Location>,
     ranked: Vec<RegionId>,
     lists: BTreeMap<Vec<RegionId>, u32>,
+    /// Scratch buffers reused by every [`Builder::push`].
+    by_distance: Vec<(f64, RegionId)>,
+    list: Vec<RegionId>,
     classes: BTreeMap<(u32, u32, Option<GroupId>), u32>,
 }
 
@@ -217,14 +272,16 @@ impl Builder<'_> {
     ) -> u32 {
         let allowed = group.map_or(self.all, |(_, mask)| mask);
         let is_allowed = |r: RegionId| allowed & (1u64 << (r.0 & 63)) != 0;
-        let mut by_distance: Vec<(f64, RegionId)> = self
-            .input
-            .region_points
-            .iter()
-            .zip(0u8..)
-            .map(|(p, i)| (great_circle_km(point, *p), RegionId(i)))
-            .filter(|(_, r)| is_allowed(*r))
-            .collect();
+        let from = Prepared::new(point);
+        let mut by_distance = std::mem::take(&mut self.by_distance);
+        by_distance.clear();
+        by_distance.extend(
+            self.regions
+                .iter()
+                .zip(0u8..)
+                .map(|(p, i)| (from.distance_km(*p), RegionId(i)))
+                .filter(|(_, r)| is_allowed(*r)),
+        );
         by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let nearest = by_distance.first().map(|(_, r)| *r);
         let default = self.input.default_region;
@@ -236,7 +293,8 @@ impl Builder<'_> {
             }
             _ => (nearest, MatchSource::Nearest),
         };
-        let mut list: Vec<RegionId> = Vec::with_capacity(by_distance.len());
+        let mut list = std::mem::take(&mut self.list);
+        list.clear();
         list.extend(preferred);
         if self.input.fallback == FallbackMode::Default
             && is_allowed(default)
@@ -244,7 +302,7 @@ impl Builder<'_> {
         {
             list.push(default);
         }
-        for (_, r) in by_distance {
+        for &(_, r) in &by_distance {
             if !list.contains(&r) {
                 list.push(r);
             }
@@ -255,10 +313,12 @@ impl Builder<'_> {
             None => {
                 let start = u32::try_from(self.ranked.len()).unwrap_or(0);
                 self.ranked.extend_from_slice(&list);
-                self.lists.insert(list, start);
+                self.lists.insert(list.clone(), start);
                 start
             }
         };
+        self.by_distance = by_distance;
+        self.list = list;
         let id = u32::try_from(self.locations.len()).unwrap_or(u32::MAX);
         let group = group.map(|(g, _)| g);
         let next = u32::try_from(self.classes.len()).unwrap_or(u32::MAX);
@@ -285,9 +345,16 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
     let mut b = Builder {
         input,
         all,
+        regions: input
+            .region_points
+            .iter()
+            .map(|&p| Prepared::new(p))
+            .collect(),
         locations: Vec::new(),
         ranked: Vec::new(),
         lists: BTreeMap::new(),
+        by_distance: Vec::new(),
+        list: Vec::new(),
         classes: BTreeMap::new(),
     };
     let default_point = input
@@ -319,7 +386,7 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
             let Some(packed) = pack_suffix(code, sub.code.as_bytes()) else {
                 continue;
             };
-            let mapped = subdivision_region(input, sub.code)
+            let mapped = subdivision_region(input, sub)
                 .map(|r| (r, MatchSource::Subdivision))
                 .or(country_map);
             let loc = b.push(sub.routing_point(), mapped, group, false);
@@ -357,10 +424,13 @@ pub(crate) fn build(input: &MapInput<'_>) -> Locations {
 }
 
 /// The mapped region of a subdivision, or of its nearest mapped parent.
-fn subdivision_region(input: &MapInput<'_>, code: &str) -> Option<RegionId> {
-    let mut code = code;
+fn subdivision_region(input: &MapInput<'_>, sub: &Subdivision) -> Option<RegionId> {
+    if let Some(&r) = input.subdivisions.get(sub.code) {
+        return Some(r);
+    }
+    let mut code = sub.parent?;
     // Parent chains are short (at most 2 levels in ISO 3166-2); the bound guards a cycle.
-    for _ in 0..8 {
+    for _ in 1..8 {
         if let Some(&r) = input.subdivisions.get(code) {
             return Some(r);
         }
@@ -387,6 +457,57 @@ mod tests {
         // A full code of another country is not this country's suffix.
         assert_eq!(pack_suffix(us, b"GB-ENG"), None);
         assert!(pack_suffix(*b"GB", b"GB-ENG").is_some());
+    }
+
+    #[test]
+    fn the_suffix_table_packs_like_the_rule() {
+        let rule = |c: u8| match c {
+            b'0'..=b'9' => Some(u32::from(c - b'0' + 1)),
+            b'A'..=b'Z' => Some(u32::from(c - b'A' + 11)),
+            b'a'..=b'z' => Some(u32::from(c - b'a' + 11)),
+            _ => None,
+        };
+        let us = *b"US";
+        for a in 0..=255u8 {
+            assert_eq!(pack_suffix(us, &[a]), rule(a));
+            for b in [
+                b'0', b'9', b'A', b'z', b'-', 0, 0xff, b'@', b'[', b'`', b'{', b'/', b':',
+            ] {
+                let two = rule(a).zip(rule(b)).map(|(x, y)| x * 37 + y);
+                assert_eq!(pack_suffix(us, &[a, b]), two);
+                assert_eq!(
+                    pack_suffix(us, &[b, a]),
+                    rule(b).zip(rule(a)).map(|(x, y)| x * 37 + y)
+                );
+                let three = two.zip(rule(b'Q')).map(|(x, y)| x * 37 + y);
+                assert_eq!(pack_suffix(us, &[a, b, b'Q']), three);
+            }
+        }
+    }
+
+    #[test]
+    fn prepared_distances_are_great_circle_distances_to_the_bit() {
+        let mut points: Vec<LatLon> = edgeroute_geo::countries()
+            .iter()
+            .map(|c| c.population_point)
+            .collect();
+        points.extend(
+            edgeroute_geo::subdivisions()
+                .iter()
+                .map(Subdivision::routing_point),
+        );
+        let mut regions: Vec<LatLon> = edgeroute_geo::aws_regions()
+            .iter()
+            .map(|r| r.point)
+            .collect();
+        regions.extend(points.iter().step_by(97).copied());
+        for r in &regions {
+            let to = Prepared::new(*r);
+            for p in &points {
+                let want = edgeroute_geo::great_circle_km(*p, *r);
+                assert_eq!(Prepared::new(*p).distance_km(to).to_bits(), want.to_bits());
+            }
+        }
     }
 
     #[test]
