@@ -10,10 +10,13 @@
 //! (past the bound they are parsed per request, as without a cache).
 //!
 //! One request takes the per-thread tables once for all its edits ([`HeaderCache::parse_all`]),
-//! not once per header.
+//! not once per header. A forwarded request's response edits are kept as one shared list per
+//! distinct sequence of edits ([`HeaderCache::list`]), found by their content, so the request's
+//! future holds a pointer, not the parsed headers.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -41,7 +44,10 @@ struct Tables {
     rendered: hashbrown::HashMap<RenderedKey, Rendered, foldhash::fast::FixedState>,
     values: Map<Box<[u8]>, HeaderValue>,
     bodies: Map<Box<str>, Bytes>,
+    /// Whole response edit lists, by their texts ([`Tables::list`]).
+    lists: Map<Box<[u8]>, EditList>,
     scratch: Vec<u8>,
+    list_key: Vec<u8>,
 }
 
 thread_local! {
@@ -60,13 +66,26 @@ impl HeaderCache {
         edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
         mut f: impl FnMut(HeaderName, HeaderValue),
     ) {
+        let mut edits = edits;
+        // By reference: the engine's iterators are large, and moving one into the closure
+        // is a copy per request.
         TABLES.with_borrow_mut(|t| {
-            for (name, value) in edits {
+            for (name, value) in edits.by_ref() {
                 if let Some((n, v)) = t.edit(name, &value) {
                     f(n, v);
                 }
             }
         });
+    }
+
+    /// The parsed list of `edits` (invalid names or values are skipped): found by the edits'
+    /// texts (values rendered) in one probe, parsed on the first sight of the list only.
+    /// `None` when there are no edits.
+    pub(crate) fn list<'a>(
+        &self,
+        mut edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
+    ) -> Option<EditList> {
+        TABLES.with_borrow_mut(|t| t.list(edits.by_ref()))
     }
 
     pub(crate) fn value(&self, value: &[u8]) -> Option<HeaderValue> {
@@ -92,6 +111,52 @@ impl HeaderCache {
 }
 
 impl Tables {
+    /// See [`HeaderCache::list`]. The key is every name and value text, length-prefixed, in
+    /// order: the lookup compares content, so it holds whatever memory the texts live in.
+    fn list<'a>(
+        &mut self,
+        edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
+    ) -> Option<EditList> {
+        let Tables {
+            lists, list_key, ..
+        } = self;
+        list_key.clear();
+        for (name, value) in edits {
+            push_text(list_key, name.as_bytes());
+            match value.as_static() {
+                Some(text) => push_text(list_key, text.as_bytes()),
+                None => {
+                    let at = list_key.len();
+                    list_key.extend_from_slice(&[0; 4]);
+                    value.write_to(list_key);
+                    let len = list_key.len().saturating_sub(at + 4);
+                    let len = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
+                    if let Some(slot) = list_key.get_mut(at..at + 4) {
+                        slot.copy_from_slice(&len);
+                    }
+                }
+            }
+        }
+        if list_key.is_empty() {
+            return None;
+        }
+        if let Some(list) = lists.get(list_key.as_slice()) {
+            return Some(Arc::clone(list));
+        }
+        let list: EditList = decode(list_key.as_slice())
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name).ok()?,
+                    HeaderValue::from_bytes(value).ok()?,
+                ))
+            })
+            .collect();
+        if lists.len() < MAX_CACHED {
+            lists.insert(list_key.as_slice().into(), Arc::clone(&list));
+        }
+        Some(list)
+    }
+
     /// One edit, parsed: static values through [`Tables::pairs`], values with placeholders
     /// rendered into the scratch buffer, then through [`Tables::rendered`].
     fn edit(
@@ -243,41 +308,35 @@ pub(crate) fn set(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue)
     }
 }
 
-/// Edits kept inline (no allocation) by [`Edits`]; more go to a `Vec`.
-const INLINE_EDITS: usize = 6;
+/// The parsed response edits of one forwarded request: one list per distinct sequence of
+/// edits (per thread), shared by every request with that sequence, so the request's future
+/// holds one pointer instead of the parsed headers and the parsing is a single probe.
+pub(crate) type EditList = Arc<[(HeaderName, HeaderValue)]>;
 
-/// Parsed header edits waiting for the response: inline up to [`INLINE_EDITS`], so holding them
-/// costs no allocation and no reference to the decision (which moves into the request's
-/// extensions instead of being cloned).
-#[derive(Debug, Default)]
-pub(crate) struct Edits {
-    inline: [Option<(HeaderName, HeaderValue)>; INLINE_EDITS],
-    len: usize,
-    more: Vec<(HeaderName, HeaderValue)>,
+/// Applies every edit of `list` to `headers` (see [`set`]), in order.
+pub(crate) fn apply(list: &[(HeaderName, HeaderValue)], headers: &mut HeaderMap) {
+    headers.reserve(list.len());
+    for (name, value) in list {
+        set(headers, name.clone(), value.clone());
+    }
 }
 
-impl Edits {
-    pub(crate) fn push(&mut self, name: HeaderName, value: HeaderValue) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => {
-                *slot = Some((name, value));
-                self.len += 1;
-            }
-            None => self.more.push((name, value)),
-        }
-    }
+/// Appends `bytes` to `key` after its length, so a sequence of texts encodes unambiguously.
+fn push_text(key: &mut Vec<u8>, bytes: &[u8]) {
+    key.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    key.extend_from_slice(bytes);
+}
 
-    /// Applies every edit to `headers` (see [`set`]), in order.
-    pub(crate) fn apply(&mut self, headers: &mut HeaderMap) {
-        headers.reserve(self.len + self.more.len());
-        for (name, value) in self.inline.iter_mut().filter_map(Option::take) {
-            set(headers, name, value);
-        }
-        self.len = 0;
-        for (name, value) in self.more.drain(..) {
-            set(headers, name, value);
-        }
-    }
+/// The (name, value) texts of a list key written by [`Tables::list`].
+fn decode(mut key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut text = move || {
+        let (len, rest) = key.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let text = rest.get(..len)?;
+        key = rest.get(len..)?;
+        Some(text)
+    };
+    std::iter::from_fn(move || Some((text()?, text()?)))
 }
 
 #[cfg(test)]
@@ -374,31 +433,70 @@ mod tests {
     }
 
     #[test]
-    fn edits_apply_in_order_inline_and_beyond_and_vary_appends() {
-        let mut e = Edits::default();
-        for i in 0..(INLINE_EDITS + 3) {
-            e.push(
-                HeaderName::from_bytes(format!("x-e{i}").as_bytes()).unwrap(),
-                HeaderValue::from_str(&i.to_string()).unwrap(),
-            );
+    fn lists_are_shared_by_content_and_apply_in_order_and_vary_appends() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/aybiza.toml"
+        ))
+        .unwrap();
+        let (policy, _) = edgeroute::Policy::from_toml_str(&text, "aybiza.toml", None).unwrap();
+        let engine = edgeroute::Engine::new(policy);
+        let peer: std::net::IpAddr = "173.245.48.1".parse().unwrap();
+        let decide = |origin: Option<&[u8]>, client: &str| {
+            let mut headers: Vec<(&[u8], &[u8])> = vec![
+                (b"host", b"api.aybiza.com"),
+                (b"cf-connecting-ip", client.as_bytes()),
+            ];
+            if let Some(o) = origin {
+                headers.push((b"origin", o));
+            }
+            let v = edgeroute::RequestView {
+                method: b"GET",
+                host: Some(b"api.aybiza.com"),
+                path_and_query: b"/api/v1/agents",
+                headers: &headers,
+                ..edgeroute::RequestView::new(peer)
+            };
+            engine.decide(&v, edgeroute::Timestamp::from_micros(1_700_000_000_000_000))
+        };
+        let (a, b) = (decide(None, "81.2.69.1"), decide(None, "81.2.69.2"));
+        let cors = decide(Some(b"https://app.aybiza.com"), "81.2.69.3");
+        let la = HeaderCache.list(a.response_headers()).unwrap();
+        let lb = HeaderCache.list(b.response_headers()).unwrap();
+        assert!(Arc::ptr_eq(&la, &lb), "the same edits share one list");
+        let lc = HeaderCache.list(cors.response_headers()).unwrap();
+        assert!(!Arc::ptr_eq(&la, &lc));
+        // The list holds exactly what the decision says, in order.
+        for (d, list) in [(&a, &la), (&cors, &lc)] {
+            let want: Vec<(String, String)> = d
+                .response_headers()
+                .map(|(n, v)| (n.to_owned(), v.to_string()))
+                .collect();
+            let got: Vec<(String, String)> = list
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect();
+            assert_eq!(got, want);
         }
-        e.push(http::header::VARY, HeaderValue::from_static("Origin"));
-        e.push(
-            HeaderName::from_static("x-e0"),
-            HeaderValue::from_static("last"),
-        );
+        assert!(lc.iter().any(|(n, _)| n == http::header::VARY));
         let mut h = HeaderMap::new();
         h.insert(http::header::VARY, HeaderValue::from_static("Accept"));
-        h.insert("x-e1", HeaderValue::from_static("old"));
-        e.apply(&mut h);
-        assert_eq!(h["x-e0"], "last");
-        assert_eq!(h["x-e1"], "1");
-        assert_eq!(h[format!("x-e{}", INLINE_EDITS + 2).as_str()], "8");
+        h.insert("x-frame-options", HeaderValue::from_static("old"));
+        apply(&lc, &mut h);
+        assert_eq!(h["x-frame-options"], "DENY");
         let vary: Vec<_> = h.get_all(http::header::VARY).iter().collect();
         assert_eq!(vary, ["Accept", "Origin"]);
-        // Applying again is a no-op: the edits were taken.
-        let before = h.clone();
-        e.apply(&mut h);
-        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn list_keys_are_unambiguous_and_bad_edits_are_skipped() {
+        let mut key = Vec::new();
+        for t in [&b"ab"[..], b"", b"c:d", b"bad\0"] {
+            push_text(&mut key, t);
+        }
+        let pairs: Vec<_> = decode(&key).collect();
+        assert_eq!(pairs, [(&b"ab"[..], &b""[..]), (b"c:d", b"bad\0")]);
+        // A truncated key decodes to the whole pairs before the cut only.
+        assert_eq!(decode(key.get(..key.len() - 1).unwrap()).count(), 1);
     }
 }

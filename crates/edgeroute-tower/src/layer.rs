@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::{Clock, MonotonicClock};
-use crate::headers::{Edits, HeaderCache, set};
+use crate::headers::{EditList, HeaderCache, apply, set};
 use crate::request::with_request_view;
 
 /// The response body of a [`PolicyService`]: the inner service's body, or the layer's own answer.
@@ -213,11 +213,10 @@ where
         };
         if decision.action.forwards() {
             // Both edit lists are parsed now, so the decision moves into the extensions (no
-            // clone) and the future holds only the parsed response edits.
-            let mut response = Edits::default();
+            // clone) and the future holds only the (shared) parsed response edits.
             let headers = req.headers_mut();
             HeaderCache.parse_all(decision.request_headers(), |n, v| set(headers, n, v));
-            HeaderCache.parse_all(decision.response_headers(), |n, v| response.push(n, v));
+            let response = HeaderCache.list(decision.response_headers());
             req.extensions_mut().insert(decision);
             PolicyFuture {
                 state: State::Forward {
@@ -246,7 +245,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Forward { #[pin] fut: F, edits: Edits },
+        Forward { #[pin] fut: F, edits: Option<EditList> },
         Answer { response: Option<Response<Full<Bytes>>> },
     }
 }
@@ -263,7 +262,9 @@ where
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Ready(Ok(mut resp)) => {
-                    edits.apply(resp.headers_mut());
+                    if let Some(list) = edits.take() {
+                        apply(&list, resp.headers_mut());
+                    }
                     Poll::Ready(Ok(resp.map(Either::Left)))
                 }
             },

@@ -2,7 +2,7 @@
 //! Prometheus one) and these appear; without one they cost next to nothing.
 //!
 //! A [`PolicyLayer`](crate::PolicyLayer) keeps the handles it registered (one per action,
-//! region and cache level seen, one per rule of the policy snapshot in force, by rule index),
+//! region and cache level seen, one per rule of the policy snapshot in force, by index),
 //! so a request costs a few atomic increments, not a registry lookup with freshly built labels. Install the recorder before the layer serves
 //! its first request: handles taken earlier stay bound to the recorder of that moment.
 //!
@@ -19,8 +19,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use edgeroute::{Decision, Policy};
-use hashbrown::{Equivalent, HashMap};
+use edgeroute::config::CacheLevel;
+use edgeroute::{Action, Decision, Policy, RouteChoice};
 use metrics::{Counter, Histogram};
 
 /// Counter of decisions.
@@ -47,41 +47,44 @@ pub fn record_decision(decision: &Decision, took: Duration) {
     }
 }
 
-type Map<K> = HashMap<K, Counter, foldhash::fast::FixedState>;
+/// Actions, in [`action_index`] order.
+const ACTIONS: usize = 7;
+/// Cache levels, in [`level_index`] order.
+const LEVELS: usize = 3;
 
-/// Most cached handles per kind; past it, handles are looked up per request.
-const MAX_HANDLES: usize = 4096;
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct DecisionKey {
-    action: &'static str,
-    cache: &'static str,
-    region: Box<str>,
-}
-
-// INVARIANT: hashes exactly like `DecisionKey` (same field order and hashed types).
-#[derive(Hash)]
-struct DecisionKeyRef<'a> {
-    action: &'static str,
-    cache: &'static str,
-    region: &'a str,
-}
-
-impl Equivalent<DecisionKey> for DecisionKeyRef<'_> {
-    fn equivalent(&self, k: &DecisionKey) -> bool {
-        self.action == k.action && self.cache == k.cache && self.region == &*k.region
+const fn action_index(a: Action) -> usize {
+    match a {
+        Action::Allow => 0,
+        Action::Block => 1,
+        Action::Challenge => 2,
+        Action::ManagedChallenge => 3,
+        Action::JsChallenge => 4,
+        Action::Preflight => 5,
+        Action::Unavailable => 6,
     }
 }
 
-/// The handles of one layer: decision counters by label content, rule counters by rule index
-/// in one policy snapshot (indices mean other rules after a reload, so a new snapshot gets a
-/// fresh table; the decision counters carry over).
+const fn level_index(l: CacheLevel) -> usize {
+    match l {
+        CacheLevel::Bypass => 0,
+        CacheLevel::Standard => 1,
+        CacheLevel::Aggressive => 2,
+    }
+}
+
+/// The handles of one layer for one policy snapshot: decision counters by (action, cache
+/// level, region slot) and rule counters by rule index, both plain indices into the snapshot
+/// (a reload gets a fresh table; the registry hands back the same counters for the same labels).
 struct Handles {
-    /// The snapshot `rules` belongs to. A `Weak` keeps its allocation, so no later snapshot
+    /// The snapshot the tables belong to. A `Weak` keeps its allocation, so no later snapshot
     /// can have the same address while this table is in use.
     snapshot: Weak<Policy>,
     rules: Box<[OnceLock<Counter>]>,
-    decisions: Map<DecisionKey>,
+    /// Region slot 0: not routed (the policy's default region); slot `1 + i`: routed to region
+    /// `i`. Every decision of one slot has the same `region()`, so a slot's labels are those of
+    /// the first decision counted in it.
+    decisions: Box<[OnceLock<Counter>]>,
+    regions: usize,
 }
 
 impl Default for Handles {
@@ -89,14 +92,46 @@ impl Default for Handles {
         Handles {
             snapshot: Weak::new(),
             rules: Box::default(),
-            decisions: Map::default(),
+            decisions: Box::default(),
+            regions: 0,
         }
     }
 }
 
-/// Cached metric handles of one layer (see the module docs): per request, one `ArcSwap` load,
-/// one small hash lookup and one index per matched rule, no label formatting, no registry
-/// lookup, no handle clone.
+impl Handles {
+    fn new(policy: &Arc<Policy>) -> Self {
+        let regions = policy.routing().map_or(0, |rt| rt.region_names().len());
+        Handles {
+            snapshot: Arc::downgrade(policy),
+            rules: policy.rules().iter().map(|_| OnceLock::new()).collect(),
+            decisions: (0..ACTIONS * LEVELS * (regions + 1))
+                .map(|_| OnceLock::new())
+                .collect(),
+            regions,
+        }
+    }
+
+    /// The decision counter slot of `decision` (made with this table's snapshot).
+    fn decision_slot(&self, decision: &Decision) -> Option<&OnceLock<Counter>> {
+        let region = match decision.route {
+            Some(RouteChoice::Routed { region, .. }) if decision.policy().routing().is_some() => {
+                let i = region.index();
+                if i >= self.regions {
+                    return None;
+                }
+                1 + i
+            }
+            _ => 0,
+        };
+        let i = (region * ACTIONS + action_index(decision.action)) * LEVELS
+            + level_index(decision.cache.level);
+        self.decisions.get(i)
+    }
+}
+
+/// Cached metric handles of one layer (see the module docs): per request, one `ArcSwap` load
+/// and one index per counter, no hashing, no label formatting, no registry lookup, no handle
+/// clone.
 #[derive(Default)]
 pub(crate) struct DecisionMetrics {
     handles: ArcSwap<Handles>,
@@ -109,6 +144,15 @@ impl std::fmt::Debug for DecisionMetrics {
     }
 }
 
+fn decision_counter(decision: &Decision) -> Counter {
+    metrics::counter!(
+        DECISIONS,
+        "action" => decision.action.as_str(),
+        "region" => decision.region().unwrap_or("none").to_owned(),
+        "cache" => decision.cache.level.as_str(),
+    )
+}
+
 impl DecisionMetrics {
     /// What [`record_decision`] records, through cached handles.
     pub(crate) fn record(&self, decision: &Decision, took: Duration) {
@@ -118,48 +162,14 @@ impl DecisionMetrics {
         let policy = decision.policy();
         let mut handles = self.handles.load();
         if !std::ptr::eq(handles.snapshot.as_ptr(), Arc::as_ptr(policy)) {
-            // A new snapshot (or the first request): a fresh rule table. Concurrent rebinds
-            // may each store one; the loser's handles are taken again, from the same registry.
-            self.handles.store(Arc::new(Handles {
-                snapshot: Arc::downgrade(policy),
-                rules: policy.rules().iter().map(|_| OnceLock::new()).collect(),
-                decisions: handles.decisions.clone(),
-            }));
+            // A new snapshot (or the first request): fresh tables. Concurrent rebinds may each
+            // store one; the loser's handles are taken again, from the same registry.
+            self.handles.store(Arc::new(Handles::new(policy)));
             handles = self.handles.load();
         }
-        let key = DecisionKeyRef {
-            action: decision.action.as_str(),
-            cache: decision.cache.level.as_str(),
-            region: decision.region().unwrap_or("none"),
-        };
-        match handles.decisions.get(&key) {
-            Some(c) => c.increment(1),
-            None => {
-                let c = metrics::counter!(
-                    DECISIONS,
-                    "action" => key.action,
-                    "region" => key.region.to_owned(),
-                    "cache" => key.cache,
-                );
-                c.increment(1);
-                if handles.decisions.len() < MAX_HANDLES {
-                    // Copy on write; a concurrent insert may be lost, and is redone next time.
-                    let mut decisions = handles.decisions.clone();
-                    decisions.insert(
-                        DecisionKey {
-                            action: key.action,
-                            cache: key.cache,
-                            region: key.region.into(),
-                        },
-                        c,
-                    );
-                    self.handles.store(Arc::new(Handles {
-                        snapshot: Weak::clone(&handles.snapshot),
-                        rules: handles.rules.clone(),
-                        decisions,
-                    }));
-                }
-            }
+        match handles.decision_slot(decision) {
+            Some(slot) => slot.get_or_init(|| decision_counter(decision)).increment(1),
+            None => decision_counter(decision).increment(1),
         }
         let rules = policy.rules();
         for &i in decision.matched().indices() {

@@ -192,10 +192,10 @@ impl Gateway {
 
     /// The inner service: forwards to the decision's endpoint (or the default upstream).
     async fn proxy(self: Arc<Self>, mut req: Request<Incoming>) -> Response<GwBody> {
-        // Taken out (the request is taken apart below anyway): the snapshot it holds is the one
-        // its endpoint id refers to.
-        let decision = req.extensions_mut().remove::<Decision>();
-        let decision = decision.as_ref();
+        // The extensions are not forwarded: taken out whole, so the decision is read where it
+        // is (no move out of its box). Its snapshot is the one its endpoint id refers to.
+        let extensions = std::mem::take(req.extensions_mut());
+        let decision = extensions.get::<Decision>();
         let endpoint_id = decision.and_then(|d| match d.route {
             Some(RouteChoice::Routed { endpoint, .. }) => Some(endpoint),
             _ => None,
@@ -238,8 +238,7 @@ impl Gateway {
             _ => None,
         };
         let routed = outstanding.as_ref();
-        let peer = req
-            .extensions()
+        let peer = extensions
             .get::<ConnectInfo>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
         let (parts, body) = req.into_parts();
