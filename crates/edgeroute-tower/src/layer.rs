@@ -342,7 +342,11 @@ fn answer_with(decision: &Decision, cached: bool) -> Response<Full<Bytes>> {
         );
     }
     if cached {
-        HeaderCache.parse_all(decision.response_headers(), |n, v| set(h, n, v));
+        // One shared list per distinct answer (preflights per origin, rate limits per
+        // `Retry-After`): one probe instead of one per header.
+        if let Some(list) = HeaderCache.list(decision.response_headers()) {
+            apply(&list, h);
+        }
     } else {
         let mut buf = Vec::new();
         for (name, value) in decision.response_headers() {
