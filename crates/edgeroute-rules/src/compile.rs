@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 
-use memchr::memmem;
-
 use crate::ast::{CmpOp, IndexKey, Literal, LogicOp, Node, Operand, OperandKind, Rhs};
 use crate::functions::{self, Func};
 use crate::rt::{Arr, Rv, Sv};
 use crate::scheme::{FieldId, List, Scheme};
 use crate::sets::{BytesSet, IpSet, RangeSet, int_set};
+use crate::substring::Substring;
 use crate::value::{FieldSource, Value};
 use crate::wildcard::Wildcard;
 
@@ -241,6 +240,31 @@ impl Compiler<'_> {
                 }))
             }
             OperandKind::Reduce { all, inner } => Compiled::Dyn(self.reduce(*all, inner)),
+            // `starts_with(field, "..")` / `ends_with(field, "..")` on a plain field: a byte
+            // comparison on the field's value, without building argument values.
+            OperandKind::Call {
+                func: func @ (Func::StartsWith | Func::EndsWith),
+                args,
+            } if let [
+                Operand {
+                    kind: OperandKind::Field(id),
+                    mapped: false,
+                    ..
+                },
+                Operand {
+                    kind: OperandKind::Literal(Literal::Bytes(lit)),
+                    ..
+                },
+            ] = args.as_slice() =>
+            {
+                let lit: Box<[u8]> = lit.as_slice().into();
+                let sink = FieldSink(*id);
+                Compiled::Dyn(if *func == Func::StartsWith {
+                    sink.sink(move |v| matches!(v, Sv::Bytes(x) if x.starts_with(&lit)))
+                } else {
+                    sink.sink(move |v| matches!(v, Sv::Bytes(x) if x.ends_with(&lit)))
+                })
+            }
             _ => {
                 let v = self.value(value);
                 Compiled::Dyn(Box::new(move |s: &dyn FieldSource| {
@@ -465,11 +489,10 @@ impl Compiler<'_> {
                         } else if b.len() == 1 {
                             let c = b.first().copied().unwrap_or(0);
                             sink.sink(move |v| matches!(v, Sv::Bytes(x) if memchr::memchr(c, x).is_some()))
+                        } else if let Some(sub) = Substring::new(&b) {
+                            sink.sink(move |v| matches!(v, Sv::Bytes(x) if sub.in_text(x)))
                         } else {
-                            let finder = memmem::Finder::new(&b).into_owned();
-                            sink.sink(
-                                move |v| matches!(v, Sv::Bytes(x) if finder.find(x).is_some()),
-                            )
+                            sink.sink(|_| false)
                         }
                     }
                     _ => sink.sink(|_| false),

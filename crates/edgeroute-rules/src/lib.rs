@@ -76,6 +76,7 @@ mod parse;
 mod rt;
 mod scheme;
 mod sets;
+mod substring;
 mod types;
 mod value;
 mod wildcard;

@@ -8,7 +8,7 @@
 //! full). Look-around assertions other than a leading `^` (text start) and a trailing `$` (text
 //! end) leave the regex in charge, as does anything the extractor cannot enumerate.
 
-use memchr::memmem;
+use crate::substring::Substring;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
@@ -24,7 +24,7 @@ pub(crate) enum RegexMatcher {
     /// `^(a|b|..)$`: the text is one of the literals.
     Exact(Literals),
     /// `(a|b|..)` unanchored, one literal: the text contains it.
-    Contains(Box<memmem::Finder<'static>>),
+    Contains(Box<Substring>),
     /// Anything else.
     Regex(regex::bytes::Regex),
 }
@@ -36,6 +36,15 @@ pub(crate) struct Literals {
     common: Box<[u8]>,
     /// Each literal without the common prefix.
     rests: Box<[Box<[u8]>]>,
+    /// The first bytes of the rests, as a 256-bit set: a text whose byte after the common
+    /// prefix is not in it matches none of them (the usual case, answered without a loop).
+    firsts: [u64; 4],
+    /// Some rest is empty (the common prefix is itself a literal).
+    empty_rest: bool,
+}
+
+fn byte_bit(b: u8) -> (usize, u64) {
+    (usize::from(b >> 6), 1u64 << (b & 63))
 }
 
 impl Literals {
@@ -52,30 +61,77 @@ impl Literals {
             .and_then(|l| l.get(..common_len))
             .unwrap_or(&[])
             .into();
-        let rests = lits
+        let rests: Box<[Box<[u8]>]> = lits
             .iter()
             .map(|l| l.get(common_len..).unwrap_or(&[]).into())
             .collect();
-        Literals { common, rests }
+        let mut firsts = [0u64; 4];
+        let mut empty_rest = false;
+        for r in &rests {
+            match r.first() {
+                Some(&b) => {
+                    let (word, bit) = byte_bit(b);
+                    if let Some(w) = firsts.get_mut(word) {
+                        *w |= bit;
+                    }
+                }
+                None => empty_rest = true,
+            }
+        }
+        Literals {
+            common,
+            rests,
+            firsts,
+            empty_rest,
+        }
+    }
+
+    /// `text` without the common prefix, when it starts with it. Common prefixes are a few
+    /// bytes: compared inline rather than through a `memcmp` call.
+    #[inline]
+    fn after_common<'t>(&self, text: &'t [u8]) -> Option<&'t [u8]> {
+        let n = self.common.len();
+        let (head, rest) = (text.get(..n)?, text.get(n..)?);
+        head.iter()
+            .zip(self.common.iter())
+            .all(|(a, b)| a == b)
+            .then_some(rest)
+    }
+
+    /// Whether `b` starts some rest.
+    #[inline]
+    fn may_start(&self, b: u8) -> bool {
+        let (word, bit) = byte_bit(b);
+        self.firsts.get(word).is_some_and(|w| w & bit != 0)
     }
 
     #[inline]
     fn prefix_of(&self, text: &[u8]) -> bool {
-        let Some(rest) = text.strip_prefix(&*self.common) else {
+        let Some(rest) = self.after_common(text) else {
             return false;
         };
-        self.rests.iter().any(|r| match r.first() {
-            None => true,
-            Some(&b) => rest.first() == Some(&b) && rest.starts_with(r),
-        })
+        if self.empty_rest {
+            return true;
+        }
+        match rest.first() {
+            Some(&b) if self.may_start(b) => self
+                .rests
+                .iter()
+                .any(|r| r.first() == Some(&b) && rest.starts_with(r)),
+            _ => false,
+        }
     }
 
     #[inline]
     fn equals(&self, text: &[u8]) -> bool {
-        let Some(rest) = text.strip_prefix(&*self.common) else {
+        let Some(rest) = self.after_common(text) else {
             return false;
         };
-        self.rests.iter().any(|r| **r == *rest)
+        match rest.first() {
+            None => self.empty_rest,
+            Some(&b) if self.may_start(b) => self.rests.iter().any(|r| **r == *rest),
+            Some(_) => false,
+        }
     }
 }
 
@@ -86,9 +142,10 @@ impl RegexMatcher {
             Some((Anchors::Start, lits)) => RegexMatcher::Prefix(Literals::new(lits)),
             Some((Anchors::Both, lits)) => RegexMatcher::Exact(Literals::new(lits)),
             Some((Anchors::None, lits)) if lits.len() == 1 => match lits.into_iter().next() {
-                Some(lit) => {
-                    RegexMatcher::Contains(Box::new(memmem::Finder::new(&lit).into_owned()))
-                }
+                Some(lit) => match Substring::new(&lit) {
+                    Some(sub) => RegexMatcher::Contains(Box::new(sub)),
+                    None => RegexMatcher::Regex(re),
+                },
                 None => RegexMatcher::Regex(re),
             },
             _ => RegexMatcher::Regex(re),
@@ -102,7 +159,7 @@ impl RegexMatcher {
         match self {
             RegexMatcher::Prefix(l) => l.prefix_of(text),
             RegexMatcher::Exact(l) => l.equals(text),
-            RegexMatcher::Contains(f) => f.find(text).is_some(),
+            RegexMatcher::Contains(f) => f.in_text(text),
             RegexMatcher::Regex(re) => re.is_match(text),
         }
     }

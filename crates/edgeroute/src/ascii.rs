@@ -89,19 +89,29 @@ pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 /// full comparison after the fingerprints agree).
 #[inline]
 pub(crate) fn name_key(b: &[u8]) -> (u64, u64) {
+    let (x, y) = raw_key(b);
+    (lower8(x), if b.len() >= 8 { lower8(y) } else { 0 })
+}
+
+/// [`name_key`] without the case folding: equal to it for names that are already lowercase
+/// (as HTTP/2 and the `http` crate always give them), so a match on it is a match.
+#[inline]
+pub(crate) fn raw_key(b: &[u8]) -> (u64, u64) {
     let n = b.len();
     if n >= 8 {
-        return (lower8(load8(b, 0)), lower8(load8(b, n - 8)));
+        return (load8(b, 0), load8(b, n - 8));
     }
     if n >= 4 {
-        let packed = u64::from(load4(b, 0)) | (u64::from(load4(b, n - 4)) << 32);
-        return (lower8(packed), 0);
+        return (
+            u64::from(load4(b, 0)) | (u64::from(load4(b, n - 4)) << 32),
+            0,
+        );
     }
     let packed = b
         .iter()
         .rev()
         .fold(0u64, |acc, &c| (acc << 8) | u64::from(c));
-    (lower8(packed), 0)
+    (packed, 0)
 }
 
 #[cfg(test)]
@@ -152,6 +162,13 @@ mod tests {
             let i = at % b.len();
             b[i] ^= flip;
             prop_assert_eq!(name_key(&a) == name_key(&b), a.eq_ignore_ascii_case(&b));
+        }
+
+        #[test]
+        fn raw_key_of_a_lowercase_name_is_its_name_key(a in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let lower = a.to_ascii_lowercase();
+            prop_assert_eq!(raw_key(&lower), name_key(&lower));
+            prop_assert_eq!(name_key(&a), name_key(&lower));
         }
 
         #[test]

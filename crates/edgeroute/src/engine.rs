@@ -189,25 +189,25 @@ impl Engine {
             // a case-folded two-word fingerprint compares it.
             let mut found: [Option<&[u8]>; 5] = [None; 5];
             for &(name, value) in req.headers {
-                let mut mask = id.by_len.get(name.len()).copied().unwrap_or(0);
+                let mask = id.by_len.get(name.len()).copied().unwrap_or(0);
                 if mask == 0 {
                     continue;
                 }
-                let key = crate::ascii::name_key(name);
-                while mask != 0 {
-                    let which = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    if id.keys.get(which) != Some(&key)
-                        || (name.len() > 16 && !crate::ascii::eq_lowercase(name, id.name(which)))
-                    {
-                        continue;
+                // Names usually arrive lowercase: try them as they are, and fold the case
+                // only when that finds nothing.
+                let raw = crate::ascii::raw_key(name);
+                let mut hit = id.candidate(mask, raw, name);
+                if hit.is_none() {
+                    let folded = crate::ascii::name_key(name);
+                    if folded != raw {
+                        hit = id.candidate(mask, folded, name);
                     }
-                    if let Some(slot) = found.get_mut(which)
-                        && (slot.is_none() || which == 1)
-                    {
-                        *slot = Some(value);
-                    }
-                    break;
+                }
+                if let Some(which) = hit
+                    && let Some(slot) = found.get_mut(which)
+                    && (slot.is_none() || which == 1)
+                {
+                    *slot = Some(value);
                 }
             }
             let [cip, xff, cc, sub, ray] = found;

@@ -319,6 +319,10 @@ impl UrlPattern {
 
     /// [`UrlPattern::matches_bare_host`] with the request host's policy host id, which
     /// replaces the string comparison when the pattern's hosts are policy hosts.
+    #[expect(
+        clippy::manual_contains,
+        reason = "lists of one or two ids: an inlined loop beats the out-of-line `contains` (~20 instructions a call on the decide path)"
+    )]
     pub(crate) fn matches_host_id(
         &self,
         https: bool,
@@ -334,7 +338,7 @@ impl UrlPattern {
                     SchemeMatch::Http => !https,
                 };
                 scheme_ok
-                    && host_id.is_some_and(|id| ids.contains(&id))
+                    && host_id.is_some_and(|id| ids.iter().any(|&x| x == id))
                     && self.path.matches(path_and_query, false)
             }
             None => self.matches_bare_host(https, host, path_and_query),

@@ -132,6 +132,23 @@ impl IdentityRules {
             _ => &self.trace_header,
         }
     }
+
+    /// Which identity header `name` is, among the candidates `mask` (from
+    /// [`IdentityRules::by_len`] for its length), when its fingerprint is `key` (its raw or
+    /// its case-folded [`crate::ascii::name_key`]).
+    #[inline]
+    pub(crate) fn candidate(&self, mut mask: u8, key: (u64, u64), name: &[u8]) -> Option<usize> {
+        while mask != 0 {
+            let which = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            if self.keys.get(which) == Some(&key)
+                && (name.len() <= 16 || crate::ascii::eq_lowercase(name, self.name(which)))
+            {
+                return Some(which);
+            }
+        }
+        None
+    }
 }
 
 /// The kind of challenge.

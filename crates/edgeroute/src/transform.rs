@@ -253,8 +253,12 @@ pub(crate) enum AllowedOrigin {
 }
 
 impl Cors {
+    #[expect(
+        clippy::manual_contains,
+        reason = "lists of one or two ids: an inlined loop beats the out-of-line `contains` (~20 instructions a call on the decide path)"
+    )]
     pub(crate) fn applies_to(&self, service: Option<u16>) -> bool {
-        self.services.is_empty() || service.is_some_and(|s| self.services.contains(&s))
+        self.services.is_empty() || service.is_some_and(|s| self.services.iter().any(|&x| x == s))
     }
 
     /// The allowed-origin answer for a request's `Origin` header.
