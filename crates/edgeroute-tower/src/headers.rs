@@ -118,7 +118,10 @@ impl Tables {
         edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
     ) -> Option<EditList> {
         let Tables {
-            lists, list_key, ..
+            lists,
+            list_key,
+            values,
+            ..
         } = self;
         list_key.clear();
         for (name, value) in edits {
@@ -143,11 +146,13 @@ impl Tables {
         if let Some(list) = lists.get(list_key.as_slice()) {
             return Some(Arc::clone(list));
         }
+        // A new list, or one of many (values rendered from per-client data, past the bound):
+        // values through their own cache, so such lists copy only what is new.
         let list: EditList = decode(list_key.as_slice())
             .filter_map(|(name, value)| {
                 Some((
                     HeaderName::from_bytes(name).ok()?,
-                    HeaderValue::from_bytes(value).ok()?,
+                    cached_value(values, value)?,
                 ))
             })
             .collect();
