@@ -932,8 +932,9 @@ impl Simulation {
             prices,
             regions,
         };
-        drop(policy);
-        // Shards: one engine each.
+        // Shards: one engine each, each with its own compiled policy (an engine owns its
+        // policy and binds it to its health table); the first reuses the one compiled above.
+        let mut first_policy = Some(policy);
         let mut shard_list = Vec::with_capacity(ctx.shards);
         for s in 0..shards {
             let mut normal = Vec::new();
@@ -964,7 +965,10 @@ impl Simulation {
                 ctx.seed,
                 s,
             );
-            let policy = compile_policy(scenario)?;
+            let policy = match first_policy.take() {
+                Some(p) => p,
+                None => compile_policy(scenario)?,
+            };
             let budget = shard_key_budget(&policy, traffic.local_clients(), ctx.trace.is_some());
             let engine = Engine::new_with_budget(policy, budget);
             let stats = Stats::new(
@@ -976,7 +980,11 @@ impl Simulation {
             );
             shard_list.push(Shard::new(&ctx, s, engine, traffic, stats));
         }
-        let shared_policy = std::sync::Arc::new(compile_policy(scenario)?);
+        // The origin sides only read the policy's routing: they share a shard's snapshot.
+        let shared_policy = match shard_list.first() {
+            Some(shard) => shard.policy(),
+            None => std::sync::Arc::new(compile_policy(scenario)?),
+        };
         let sides = (0..ctx.regions.len())
             .filter_map(|r| u16::try_from(r).ok())
             .map(|r| {

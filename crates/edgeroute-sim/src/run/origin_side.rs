@@ -33,7 +33,7 @@ pub(crate) struct OriginSide {
     pub canary: Vec<(u64, u64)>,
     /// One queue of origin-bound jobs per shard, swapped in each epoch.
     inputs: Vec<Vec<OriginJob>>,
-    cursor: Vec<usize>,
+    cursor: Vec<(usize, usize)>,
     policy: Arc<Policy>,
     /// A scratch health table, used only to ask whether an endpoint's pool has outlier
     /// detection (so passive results are sent back only where they matter).
@@ -93,25 +93,39 @@ impl OriginSide {
                 v.sort_by_key(|j| (j.t_us, j.seq));
             }
         }
+        // Only the shards that sent something take part in the merge (in a typical epoch a
+        // region hears from a few of them): (shard index, next position) per such shard.
         let mut cursor = std::mem::take(&mut self.cursor);
         cursor.clear();
-        cursor.resize(inputs.len(), 0);
+        cursor.extend(
+            inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(s, _)| (s, 0)),
+        );
         loop {
             // INVARIANT: (t, shard, seq) is unique, so the order is total and thread-independent.
             let mut best: Option<(u64, u32, u64, usize)> = None;
-            for (s, v) in inputs.iter().enumerate() {
-                if let Some(j) = cursor.get(s).and_then(|&c| v.get(c)) {
-                    let key = (j.t_us, j.shard, j.seq, s);
+            for (k, &(s, c)) in cursor.iter().enumerate() {
+                if let Some(j) = inputs.get(s).and_then(|v| v.get(c)) {
+                    let key = (j.t_us, j.shard, j.seq, k);
                     if best.is_none_or(|b| key < b) {
                         best = Some(key);
                     }
                 }
             }
-            let Some((_, _, _, s)) = best else { break };
-            let Some(c) = cursor.get_mut(s) else { break };
+            let Some((_, _, _, k)) = best else { break };
+            let Some(&mut (s, ref mut c)) = cursor.get_mut(k) else {
+                break;
+            };
             let idx = *c;
             *c += 1;
-            if let Some(job) = inputs.get(s).and_then(|v| v.get(idx)) {
+            let input = inputs.get(s);
+            if input.is_some_and(|v| *c >= v.len()) {
+                cursor.swap_remove(k);
+            }
+            if let Some(job) = input.and_then(|v| v.get(idx)) {
                 self.job(ctx, st, job);
             }
         }

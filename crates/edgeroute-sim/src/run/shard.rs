@@ -110,6 +110,11 @@ impl Shard {
         }
     }
 
+    /// The engine's policy snapshot.
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy)
+    }
+
     /// Applies health checks known by `t`.
     fn apply_probes(&mut self, ctx: &Ctx, t: u64) {
         let Some(routing) = self.policy.routing() else {
@@ -317,13 +322,14 @@ impl Shard {
         if let Some(a) = self.stats.actions.get_mut(action_slot) {
             *a += 1;
         }
-        if let (Source::Attack(_), Some(log), Some(ip)) = (
-            r.source,
-            self.attack_log.as_mut(),
-            std::str::from_utf8(r.client_ip)
+        // The address is parsed only for a logged attack request (a tuple of the three
+        // conditions would parse it for every request).
+        if let Source::Attack(_) = r.source
+            && let Some(log) = self.attack_log.as_mut()
+            && let Some(ip) = std::str::from_utf8(r.client_ip)
                 .ok()
-                .and_then(|s| s.parse().ok()),
-        ) {
+                .and_then(|s| s.parse().ok())
+        {
             log.push(super::AttackRecord {
                 t_us: t,
                 ip,
