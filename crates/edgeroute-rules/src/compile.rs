@@ -85,14 +85,34 @@ trait Sink {
         P: Fn(Sv<'_>) -> bool + Send + Sync + 'static;
 }
 
-struct FieldSink(FieldId);
+/// A field read: String fields through [`FieldSource::get_bytes`] (an answer in registers),
+/// the others through [`FieldSource::get`].
+struct FieldSink {
+    id: FieldId,
+    bytes: bool,
+}
+
+impl FieldSink {
+    fn new(scheme: &Scheme, id: FieldId) -> Self {
+        FieldSink {
+            id,
+            bytes: *scheme.field_type(id) == crate::types::Type::Bytes,
+        }
+    }
+}
+
 impl Sink for FieldSink {
     type Out = BoolFn;
     fn sink<P>(self, p: P) -> BoolFn
     where
         P: Fn(Sv<'_>) -> bool + Send + Sync + 'static,
     {
-        let id = self.0;
+        let id = self.id;
+        if self.bytes {
+            return Box::new(move |s: &dyn FieldSource| {
+                s.get_bytes(id).is_some_and(|b| p(Sv::Bytes(b)))
+            });
+        }
         Box::new(move |s: &dyn FieldSource| match s.get(id) {
             Some(Value::Bytes(b)) => p(Sv::Bytes(b)),
             Some(Value::Int(i)) => p(Sv::Int(i)),
@@ -182,7 +202,7 @@ impl Compiler<'_> {
                     return Compiled::Const(false);
                 }
                 Compiled::Dyn(match &lhs.kind {
-                    OperandKind::Field(id) => self.pred(*op, rhs, FieldSink(*id)),
+                    OperandKind::Field(id) => self.pred(*op, rhs, FieldSink::new(self.scheme, *id)),
                     OperandKind::Rate(p) => self.pred(*op, rhs, RateSink(*p)),
                     _ => self.pred(*op, rhs, ValSink(self.value(lhs))),
                 })
@@ -258,7 +278,7 @@ impl Compiler<'_> {
             ] = args.as_slice() =>
             {
                 let lit: Box<[u8]> = lit.as_slice().into();
-                let sink = FieldSink(*id);
+                let sink = FieldSink::new(self.scheme, *id);
                 Compiled::Dyn(if *func == Func::StartsWith {
                     sink.sink(move |v| matches!(v, Sv::Bytes(x) if x.starts_with(&lit)))
                 } else {

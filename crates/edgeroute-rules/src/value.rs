@@ -78,6 +78,16 @@ pub trait FieldSource {
     /// The value of `field`, or `None` when the field is missing for this request.
     fn get(&self, field: FieldId) -> Option<Value<'_>>;
 
+    /// The bytes of a String field: what [`FieldSource::get`] answers for it when that is a
+    /// String, else `None` (the default does exactly that). Compiled filters read String
+    /// fields through this; an implementation may answer it without building a [`Value`].
+    fn get_bytes(&self, field: FieldId) -> Option<&[u8]> {
+        match self.get(field) {
+            Some(Value::Bytes(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The value of a `rate(<period>)` term (a request count over the last `period_secs`
     /// seconds), or `None` when the embedder does not track it (the term is then missing).
     fn rate(&self, period_secs: u32) -> Option<i64> {

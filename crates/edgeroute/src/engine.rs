@@ -341,7 +341,9 @@ impl Engine {
             } else {
                 [&index.always, &[], &[], &[]]
             };
-            let all = T::ON && index.active;
+            // Every rule in order when explaining, or when the policy is too small to index
+            // (its `always` list is then every rule: no merge needed).
+            let all = T::ON || !index.active;
             let count = u32::try_from(p.firewall.len()).unwrap_or(u32::MAX);
             let mut merged = Merge4::new(lists);
             let mut next_all = 0u32;

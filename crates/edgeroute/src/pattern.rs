@@ -59,7 +59,21 @@ impl Glob {
 
     /// Whether `text` matches; `fold` compares ASCII case-insensitively (the pattern is
     /// already lowercase).
+    #[inline]
     pub(crate) fn matches(&self, text: &[u8], fold: bool) -> bool {
+        // The usual URL-pattern path (`/static/*`, `*`): inline, so a rule whose path does
+        // not match costs a length test and a word comparison.
+        match self {
+            Glob::Any => true,
+            Glob::Prefix(p) if !fold => text
+                .get(..p.len())
+                .is_some_and(|t| crate::ascii::eq_bytes(t, p)),
+            _ => self.matches_other(text, fold),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_other(&self, text: &[u8], fold: bool) -> bool {
         let eq = |a: &[u8], b: &[u8]| {
             if fold {
                 a.eq_ignore_ascii_case(b)
