@@ -15,7 +15,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use edgeroute_sim::cache::{Cache, CachePolicy, Capacity, new_cache, replay};
+use edgeroute_sim::cache::{Cache, CachePolicy, CacheStats, Capacity, new_cache, replay};
+use edgeroute_sim::trace::{TraceOptions, TraceReader};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -72,6 +73,18 @@ fn bench_group(c: &mut Criterion, name: &str, trace: &[(u64, u32)], capacity: Ca
                 });
             },
         );
+        g.bench_with_input(
+            BenchmarkId::new("replay", policy.name()),
+            trace,
+            |b, trace| {
+                b.iter(|| {
+                    let mut cache = new_cache(&policy, capacity);
+                    let mut stats = CacheStats::default();
+                    cache.replay(trace, &mut stats);
+                    black_box(stats.misses)
+                });
+            },
+        );
     }
     g.finish();
 }
@@ -94,9 +107,35 @@ fn baseline(c: &mut Criterion, trace: &[(u64, u32)]) {
     g.finish();
 }
 
+/// The CSV side of `cache replay`: the same trace as `timestamp,key,size` text, parsed by the
+/// trace reader (no cache), so parsing and the replay loop are measured apart.
+fn parse(c: &mut Criterion, trace: &[(u64, u32)]) {
+    let mut csv = Vec::with_capacity(trace.len() * 32);
+    csv.extend_from_slice(b"timestamp,key,size\n");
+    for (t, &(key, size)) in trace.iter().enumerate() {
+        csv.extend_from_slice(format!("{t},{key},{size}\n").as_bytes());
+    }
+    let mut g = c.benchmark_group("cache/csv");
+    g.throughput(Throughput::Elements(trace.len() as u64));
+    g.sample_size(10);
+    g.bench_function("parse-only", |b| {
+        b.iter(|| {
+            let mut reader =
+                TraceReader::from_reader(csv.as_slice(), TraceOptions::default()).unwrap();
+            let mut sum = 0u64;
+            while let Some(r) = reader.next_request().unwrap() {
+                sum = sum.wrapping_add(r.key ^ u64::from(r.size));
+            }
+            black_box(sum)
+        });
+    });
+    g.finish();
+}
+
 fn cache(c: &mut Criterion) {
     let trace = zipf_trace(1.0, 42);
     baseline(c, &trace);
+    parse(c, &trace);
     bench_group(
         c,
         "cache/objects-1pct",

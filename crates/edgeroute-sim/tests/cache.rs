@@ -465,6 +465,35 @@ proptest! {
 // `benches/libcachesim/run.sh`; any change to a policy's decisions shows up here.
 
 /// `(policy, capacity, misses, byte_misses)` over the three golden traces, summed per case.
+/// `PolicyCache::replay` (which touches each request's slot a few requests early) decides
+/// exactly as one `access` per request, for every policy, in both modes, in batches of any
+/// length (shorter than the look-ahead too).
+#[test]
+fn batched_replay_matches_one_access_at_a_time() {
+    let trace = zipf_trace(11, 20_000, 3_000, 0.9, 2_000);
+    for name in CachePolicy::NAMES {
+        let policy: CachePolicy = name.parse().unwrap();
+        for cap in [
+            Capacity::objects(30),
+            Capacity::objects(600),
+            Capacity::bytes(40_000),
+            Capacity::bytes(600_000),
+        ] {
+            let mut one = new_cache(&policy, cap);
+            let want = replay(&mut one, trace.iter().copied());
+            for batch in [1, 5, 4096, trace.len()] {
+                let mut batched = new_cache(&policy, cap);
+                let mut got = CacheStats::default();
+                for chunk in trace.chunks(batch) {
+                    batched.replay(chunk, &mut got);
+                }
+                assert_eq!(got, want, "{name} {cap} batch {batch}");
+                assert_eq!((batched.len(), batched.used()), (one.len(), one.used()));
+            }
+        }
+    }
+}
+
 fn golden_counts() -> Vec<(String, String, u64, u64)> {
     let traces: Vec<Vec<(u64, u32)>> = [(21, 0.7), (22, 1.0), (23, 1.3)]
         .into_iter()

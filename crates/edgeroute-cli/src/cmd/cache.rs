@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edgeroute_sim::cache::{Cache, CachePolicy, CacheStats, Capacity, new_cache};
+use edgeroute_sim::cache::{CachePolicy, CacheStats, Capacity, new_cache};
 use edgeroute_sim::trace::{TraceError, TraceOptions, TraceReader};
 
 /// Cache models.
@@ -97,6 +97,9 @@ fn parse_capacity(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("capacity `{s}` is too large"))
 }
 
+/// Requests parsed before they are replayed.
+const BATCH: usize = 4096;
+
 /// Runs the command.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -141,9 +144,21 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut cache = new_cache(&args.policy, capacity);
     let mut stats = CacheStats::default();
     let result = TraceReader::from_reader(source, options).and_then(|mut reader| {
-        while let Some(req) = reader.next_request()? {
-            let hit = cache.access(req.key, req.size);
-            stats.record(hit, req.size);
+        // Parsed in batches, so the replay can touch each request's table slot a few
+        // requests ahead (PolicyCache::replay); the counts are those of one access per row.
+        let mut batch: Vec<(u64, u32)> = Vec::with_capacity(BATCH);
+        loop {
+            batch.clear();
+            while batch.len() < BATCH {
+                match reader.next_request()? {
+                    Some(req) => batch.push((req.key, req.size)),
+                    None => break,
+                }
+            }
+            cache.replay(&batch, &mut stats);
+            if batch.len() < BATCH {
+                break;
+            }
         }
         Ok(reader.skipped_rows())
     });

@@ -94,6 +94,9 @@ pub use params::{CachePolicy, PolicyParseError, S3FifoParams, WTinyLfuParams};
 pub use stats::{CacheStats, replay};
 pub use ttl::TtlCache;
 
+/// How many requests ahead [`PolicyCache::replay`] touches a request's table slot.
+pub const LOOKAHEAD: usize = 8;
+
 /// A cache model: looks keys up and admits objects on a miss.
 pub trait Cache {
     /// Requests `key` of `size` bytes. Returns `true` on a hit. On a miss the object is admitted
@@ -277,6 +280,33 @@ macro_rules! dispatch {
             Inner::WTinyLfu($c) => $e,
         }
     };
+}
+
+impl PolicyCache {
+    /// Loads the table slot where `key` would be found and returns a word of it (the value
+    /// means nothing). Calling it a few requests ahead of [`Cache::access`] lets the memory
+    /// loads of several requests overlap; [`PolicyCache::replay`] does so.
+    #[inline]
+    #[must_use]
+    pub fn touch(&self, key: u64) -> u64 {
+        dispatch!(&self.inner, c => c.touch(key))
+    }
+
+    /// Replays `requests` (`(key, size)`) in order and adds them to `stats`: the same hits
+    /// and misses as calling [`Cache::access`] on each in turn, faster on caches larger than
+    /// the CPU's caches (each request's table slot is touched [`LOOKAHEAD`] requests early).
+    pub fn replay(&mut self, requests: &[(u64, u32)], stats: &mut CacheStats) {
+        let mut sink = 0u64;
+        let mut ahead = requests.iter().skip(LOOKAHEAD);
+        for &(key, size) in requests {
+            if let Some(&(k, _)) = ahead.next() {
+                sink ^= self.touch(k);
+            }
+            let hit = self.access(key, size);
+            stats.record(hit, size);
+        }
+        std::hint::black_box(sink);
+    }
 }
 
 impl Cache for PolicyCache {
