@@ -47,22 +47,10 @@ pub fn record_decision(decision: &Decision, took: Duration) {
     }
 }
 
-/// Actions, in [`action_index`] order.
-const ACTIONS: usize = 7;
+/// Actions, in [`Action::index`] order.
+const ACTIONS: usize = Action::COUNT;
 /// Cache levels, in [`level_index`] order.
 const LEVELS: usize = 3;
-
-const fn action_index(a: Action) -> usize {
-    match a {
-        Action::Allow => 0,
-        Action::Block => 1,
-        Action::Challenge => 2,
-        Action::ManagedChallenge => 3,
-        Action::JsChallenge => 4,
-        Action::Preflight => 5,
-        Action::Unavailable => 6,
-    }
-}
 
 const fn level_index(l: CacheLevel) -> usize {
     match l {
@@ -123,7 +111,7 @@ impl Handles {
             }
             _ => 0,
         };
-        let i = (region * ACTIONS + action_index(decision.action)) * LEVELS
+        let i = (region * ACTIONS + decision.action.index()) * LEVELS
             + level_index(decision.cache.level);
         self.decisions.get(i)
     }

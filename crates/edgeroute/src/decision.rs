@@ -38,6 +38,27 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in [`Action::index`] order.
+    pub const ALL: [Action; 7] = [
+        Action::Allow,
+        Action::Block,
+        Action::Challenge,
+        Action::ManagedChallenge,
+        Action::JsChallenge,
+        Action::Preflight,
+        Action::Unavailable,
+    ];
+
+    /// How many actions there are (the length of tables indexed by [`Action::index`]).
+    pub const COUNT: usize = Action::ALL.len();
+
+    /// This action's position in [`Action::ALL`] (`Allow` is 0), for tables indexed by action
+    /// (metrics, simulator statistics).
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// `"allow"`, `"block"`, `"challenge"`, `"managed_challenge"`, `"js_challenge"`,
     /// `"preflight"` or `"unavailable"`.
     #[must_use]

@@ -318,7 +318,7 @@ impl Shard {
         }
         self.count_dns(r);
         let mut decision = self.decide(ctx, r, t);
-        let action_slot = action_index(decision.action);
+        let action_slot = decision.action.index();
         if let Some(a) = self.stats.actions.get_mut(action_slot) {
             *a += 1;
         }
@@ -601,19 +601,6 @@ fn routed_endpoint(d: &Decision) -> Option<EndpointId> {
     match d.route {
         Some(RouteChoice::Routed { endpoint, .. }) => Some(endpoint),
         _ => None,
-    }
-}
-
-/// The slot of an action in [`super::stats::ACTION_NAMES`].
-pub(crate) fn action_index(a: Action) -> usize {
-    match a {
-        Action::Allow => 0,
-        Action::Block => 1,
-        Action::Challenge => 2,
-        Action::ManagedChallenge => 3,
-        Action::JsChallenge => 4,
-        Action::Preflight => 5,
-        Action::Unavailable => 6,
     }
 }
 

@@ -384,3 +384,19 @@ impl Stats {
         self.dns_queries += o.dns_queries;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ACTION_NAMES;
+    use edgeroute::Action;
+
+    /// The report's action names are the engine's actions in `Action::index` order (statistics
+    /// are indexed by it).
+    #[test]
+    fn action_names_follow_the_engine_index() {
+        for a in Action::ALL {
+            assert_eq!(ACTION_NAMES.get(a.index()), Some(&a.as_str()));
+        }
+        assert_eq!(ACTION_NAMES.len(), Action::COUNT);
+    }
+}
