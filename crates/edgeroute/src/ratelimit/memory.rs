@@ -1,7 +1,7 @@
 //! The in-process counter store: a fixed-size, sharded, two-choice set-associative table of
 //! 16-byte slots, four to a 64-byte bucket (one cache line).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use super::{CounterStore, RateCheck, RateOutcome, WindowState};
 
@@ -25,6 +25,9 @@ const HEADROOM_SIXTEENTHS: u64 = 17;
 /// Buckets visited by one insertion's search for a free slot (breadth first, at most three
 /// moves deep).
 const SEARCH_NODES: usize = 32;
+/// The longest period (in microseconds, 2^39: about 6.4 days) the packed fast path takes: with
+/// counts below 2^24 its arithmetic then fits in 64 bits.
+const FAST_PERIOD_US: u64 = 1 << 39;
 
 // Slot layout, as one little-endian `u128` (bits, low to high):
 // tag 28 | window 32 | current 24 | previous 24 | mitigation end 20.
@@ -191,6 +194,24 @@ impl Table {
             .find(|&(_, v)| v & u128::from(TAG_MASK) == u128::from(tag))
     }
 
+    /// Applies `query` to the slot of bucket `b` holding `tag` when the packed fast path
+    /// ([`apply_packed`]) answers it; `None` otherwise, with nothing written.
+    #[inline]
+    fn update_first(&mut self, b: usize, tag: u64, query: &RateCheck) -> Option<RateOutcome> {
+        let at = self.base + b * BUCKET_BYTES;
+        let line =
+            <&mut [u8; BUCKET_BYTES]>::try_from(self.bytes_mut().get_mut(at..at + BUCKET_BYTES)?)
+                .ok()?;
+        let slot = line
+            .as_chunks_mut::<SLOT_BYTES>()
+            .0
+            .iter_mut()
+            .find(|s| u128::from_le_bytes(**s) & u128::from(TAG_MASK) == u128::from(tag))?;
+        let (v, outcome) = apply_packed(u128::from_le_bytes(*slot), query)?;
+        *slot = v.to_le_bytes();
+        Some(outcome)
+    }
+
     /// Bucket `b`'s slots (all free if out of range: never, by construction).
     fn load(&self, b: usize) -> Bucket {
         let mut out = [0u128; WAYS];
@@ -299,14 +320,18 @@ fn unpack(v: u128, period: u64) -> WindowState {
 
 /// The common case of [`WindowState::apply`] on a packed slot, without unpacking it: no
 /// mitigation stored and the request not acted on. `None` when the general rule must run
-/// (the request is acted on, a mitigation is stored, or the arithmetic needs more than 64
-/// bits); the answer and the new slot are otherwise exactly the general rule's.
+/// (the request is acted on, a mitigation is stored, or the period is longer than
+/// [`FAST_PERIOD_US`]); the answer and the new slot are otherwise exactly the general rule's.
 #[inline]
 fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
-    if (v >> MITIGATION_SHIFT) & MITIGATION_MASK != 0 {
+    // The mitigation end is the top field.
+    if v >> MITIGATION_SHIFT != 0 {
         return None;
     }
     let period_us = u64::from(query.period_secs.max(1)) * 1_000_000;
+    if period_us > FAST_PERIOD_US {
+        return None;
+    }
     let now_us = query.now.as_micros();
     let window = u32::try_from(now_us / period_us).ok()?;
     let elapsed_us = now_us % period_us;
@@ -323,21 +348,30 @@ fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
     } else {
         (0, 0)
     };
-    // previous × (P − e) + current × P: the estimate before this request, scaled by P.
-    let scaled = previous
-        .checked_mul(period_us - elapsed_us)?
-        .checked_add(current.checked_mul(period_us)?)?;
-    if let Some(limit) = query.limit
-        && scaled.checked_add(period_us)? > u64::from(limit).checked_mul(period_us)?
-    {
-        return None;
-    }
+    // The previous window's share of the estimate, scaled by P: previous × (P − e). With
+    // counts below 2^24 and P at most FAST_PERIOD_US (2^39), no sum or product below
+    // overflows 64 bits.
+    let carried = previous * (period_us - elapsed_us);
     let count = u64::from(query.count);
     let current = current + count;
+    if let Some(limit) = query.limit {
+        // Acted on when the estimate with this request exceeds the limit:
+        // carried + (current before + 1) × P > limit × P.
+        let limit = u64::from(limit.min(MemoryCounterStore::MAX_COUNT));
+        if carried + (current + 1 - count) * period_us > limit * period_us {
+            return None;
+        }
+    }
     if current > u64::from(MemoryCounterStore::MAX_COUNT) {
         return None;
     }
-    let estimate = u32::try_from((scaled + count * period_us).div_ceil(period_us)).ok()?;
+    // ⌈(carried + current × P) / P⌉, the division only when there is a previous count.
+    let carried_requests = if previous == 0 {
+        0
+    } else {
+        carried.div_ceil(period_us)
+    };
+    let estimate = u32::try_from(current + carried_requests).ok()?;
     let kept = v & u128::from(TAG_MASK);
     let slot = kept
         | u128::from(window) << WINDOW_SHIFT
@@ -475,68 +509,29 @@ impl MemoryCounterStore {
             .unwrap_or(usize::MAX)
             .saturating_mul(self.shards.len())
     }
-}
 
-/// The number of shards and of buckets per shard for a key budget.
-fn layout(key_budget: u64) -> (u64, u64) {
-    let budget = key_budget.clamp(1, crate::compile::MAX_KEY_BUDGET);
-    let slots = (budget * HEADROOM_SIXTEENTHS).div_ceil(16);
-    let buckets = slots.div_ceil(WAYS as u64);
-    if buckets >= 2 * HUGE_PAGE_BUCKETS {
-        // Whole huge pages per shard.
-        let pages = buckets.div_ceil(HUGE_PAGE_BUCKETS);
-        let per_shard_pages = pages.div_ceil(MAX_SHARDS);
-        let shards = pages.div_ceil(per_shard_pages);
-        (shards, per_shard_pages * HUGE_PAGE_BUCKETS)
-    } else {
-        let shards = (buckets / SMALL_SHARD_BUCKETS).clamp(1, MAX_SHARDS);
-        (shards, buckets.div_ceil(shards))
-    }
-}
-
-impl Default for MemoryCounterStore {
-    fn default() -> Self {
-        MemoryCounterStore::new(Self::DEFAULT_KEY_BUDGET)
-    }
-}
-
-impl std::fmt::Debug for MemoryCounterStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryCounterStore")
-            .field("capacity", &self.capacity())
-            .field("shards", &self.shards.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl CounterStore for MemoryCounterStore {
-    fn check(&self, query: &RateCheck) -> RateOutcome {
-        let key = mix(query.key.0);
+    /// Everything but the common case of [`CounterStore::check`]: the key in its second
+    /// bucket, a stored mitigation, a request acted on, or a new key.
+    #[cold]
+    #[inline(never)]
+    fn check_slow(&self, shard: &mut Shard, key: u64, query: &RateCheck) -> RateOutcome {
         let n = self.buckets;
         let tag = tag_of(key);
-        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
-        let (high, low) = ((key >> 32) as u32, key as u32);
-        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
-        let b1 = scale(low, n);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the low half of the key hash"
+        )]
+        let b1 = scale(key as u32, n);
         let b2 = alternate(b1, tag, n);
-        let Some(Locked(shard)) = self.shards.get(shard_index) else {
-            return RateOutcome::default();
-        };
         let period = u64::from(query.period_secs.max(1));
         let query = RateCheck {
             limit: query.limit.map(|l| l.min(Self::MAX_COUNT)),
             ..*query
         };
-        let mut guard = match shard.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let shard = &mut *guard;
         let (i1, i2) = (
             usize::try_from(b1).unwrap_or(0),
             usize::try_from(b2).unwrap_or(0),
         );
-        // The common case: the key is in its first bucket (one cache line).
         let (at, way, mut state) = if let Some((at, w, v)) = shard
             .table
             .find(i1, tag)
@@ -596,6 +591,59 @@ impl CounterStore for MemoryCounterStore {
         let outcome = state.apply(&query);
         shard.table.store(at, way, pack(tag, &state, period));
         outcome
+    }
+}
+
+/// The number of shards and of buckets per shard for a key budget.
+fn layout(key_budget: u64) -> (u64, u64) {
+    let budget = key_budget.clamp(1, crate::compile::MAX_KEY_BUDGET);
+    let slots = (budget * HEADROOM_SIXTEENTHS).div_ceil(16);
+    let buckets = slots.div_ceil(WAYS as u64);
+    if buckets >= 2 * HUGE_PAGE_BUCKETS {
+        // Whole huge pages per shard.
+        let pages = buckets.div_ceil(HUGE_PAGE_BUCKETS);
+        let per_shard_pages = pages.div_ceil(MAX_SHARDS);
+        let shards = pages.div_ceil(per_shard_pages);
+        (shards, per_shard_pages * HUGE_PAGE_BUCKETS)
+    } else {
+        let shards = (buckets / SMALL_SHARD_BUCKETS).clamp(1, MAX_SHARDS);
+        (shards, buckets.div_ceil(shards))
+    }
+}
+
+impl Default for MemoryCounterStore {
+    fn default() -> Self {
+        MemoryCounterStore::new(Self::DEFAULT_KEY_BUDGET)
+    }
+}
+
+impl std::fmt::Debug for MemoryCounterStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCounterStore")
+            .field("capacity", &self.capacity())
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CounterStore for MemoryCounterStore {
+    fn check(&self, query: &RateCheck) -> RateOutcome {
+        let key = mix(query.key.0);
+        let tag = tag_of(key);
+        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
+        let (high, low) = ((key >> 32) as u32, key as u32);
+        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
+        let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
+        let Some(Locked(shard)) = self.shards.get(shard_index) else {
+            return RateOutcome::default();
+        };
+        let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        // The common case: the key is in its first bucket (one cache line), no mitigation is
+        // stored and the request is not acted on.
+        if let Some(outcome) = guard.table.update_first(b1, tag, query) {
+            return outcome;
+        }
+        self.check_slow(&mut guard, key, query)
     }
 
     fn key_count(&self) -> Option<usize> {
