@@ -71,18 +71,23 @@
 //!
 //! # Performance
 //!
-//! The nodes *are* the slots of one open-addressing hash table (linear probing, at most half
-//! full, 32-byte nodes), and the policy's lists are threaded through it by `u32` slot numbers,
-//! so a lookup lands on the node itself: one cache line for a hit on CLOCK, SIEVE, S3-FIFO or
-//! FIFO, plus the two neighbours for LRU. Once the cache has reached its working size a request
-//! allocates nothing. [`PolicyCache`] dispatches by `match`, not through a vtable.
+//! FIFO, CLOCK, SIEVE and W-TinyLFU keep their nodes *in* the slots of one open-addressing hash
+//! table (linear probing, at most half full, 32-byte nodes) with their lists threaded through
+//! it by `u32` slot numbers, so a lookup lands on the node itself. LRU and S3-FIFO keep no
+//! links at all: their order is a ring of keys per queue (a node records which entry is its
+//! current one; older entries are skipped when popped), so a hit touches one node (LRU: 16
+//! bytes, four to a cache line) and moving an object to the back of a queue is one push. Once
+//! the cache has reached its working size a request allocates nothing but ring growth.
+//! [`PolicyCache`] dispatches by `match`, not through a vtable.
 
 mod clock;
+mod lru;
 mod params;
 mod queue;
 mod s3fifo;
 mod sieve;
 mod sketch;
+mod slots;
 mod stats;
 mod table;
 mod ttl;
@@ -226,7 +231,7 @@ pub struct PolicyCache {
 
 #[derive(Debug)]
 enum Inner {
-    Lru(queue::Lru),
+    Lru(lru::Lru),
     Fifo(queue::Fifo),
     Clock(clock::Clock),
     Sieve(sieve::Sieve),
@@ -245,7 +250,7 @@ impl PolicyCache {
     #[must_use]
     pub fn new(policy: &CachePolicy, capacity: Capacity) -> Self {
         let inner = match policy {
-            CachePolicy::Lru => Inner::Lru(queue::Lru::new(capacity)),
+            CachePolicy::Lru => Inner::Lru(lru::Lru::new(capacity)),
             CachePolicy::Fifo => Inner::Fifo(queue::Fifo::new(capacity)),
             CachePolicy::Clock => Inner::Clock(clock::Clock::new(capacity)),
             CachePolicy::Sieve => Inner::Sieve(sieve::Sieve::new(capacity)),
@@ -295,7 +300,7 @@ impl PolicyCache {
     /// Replays `requests` (`(key, size)`) in order and adds them to `stats`: the same hits
     /// and misses as calling [`Cache::access`] on each in turn. For LRU, each request's table
     /// slot is touched [`LOOKAHEAD`] requests early, so the misses of several requests overlap
-    /// (LRU's hits also rewrite two neighbours, and measured 8-20% faster so at 100k objects);
+    /// (measured 8-20% faster so at 100k objects with the linked-list LRU);
     /// FIFO measured 10-15% slower with the extra load and S3-FIFO no better, so the other
     /// policies take one request at a time.
     pub fn replay(&mut self, requests: &[(u64, u32)], stats: &mut CacheStats) {

@@ -1,21 +1,16 @@
-//! LRU and FIFO: one list, evict from the tail; LRU also moves a hit to the head.
+//! FIFO: one list, evict from the tail; a hit changes nothing. (LRU is [`super::lru`].)
 
 use super::table::Table;
 use super::{Cache, CachePolicy, Capacity};
 
-/// A single queue of objects. `PROMOTE` selects LRU (a hit moves to the head) or FIFO.
+/// First in, first out: a single queue of objects.
 #[derive(Debug)]
-pub(crate) struct Queue<const PROMOTE: bool> {
+pub(crate) struct Fifo {
     table: Table,
     capacity: Capacity,
 }
 
-/// Least recently used.
-pub(crate) type Lru = Queue<true>;
-/// First in, first out.
-pub(crate) type Fifo = Queue<false>;
-
-impl<const PROMOTE: bool> Queue<PROMOTE> {
+impl Fifo {
     pub(crate) fn new(capacity: Capacity) -> Self {
         Self {
             table: Table::with_capacity(capacity.objects_hint()),
@@ -42,13 +37,10 @@ impl<const PROMOTE: bool> Queue<PROMOTE> {
     }
 }
 
-impl<const PROMOTE: bool> Cache for Queue<PROMOTE> {
+impl Cache for Fifo {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
-        if let Some(idx) = self.table.find(key) {
-            if PROMOTE {
-                self.table.move_to_head(idx);
-            }
+        if self.table.find(key).is_some() {
             return true;
         }
         let size = self.capacity.charge(size);
@@ -90,10 +82,6 @@ impl<const PROMOTE: bool> Cache for Queue<PROMOTE> {
     }
 
     fn policy(&self) -> CachePolicy {
-        if PROMOTE {
-            CachePolicy::Lru
-        } else {
-            CachePolicy::Fifo
-        }
+        CachePolicy::Fifo
     }
 }
