@@ -9,14 +9,18 @@
 //! Bounded, so values rendered from per-client data (`{client_ip}`) cannot grow it without limit
 //! (past the bound they are parsed per request, as without a cache).
 //!
-//! One request takes the per-thread tables once for all its edits ([`HeaderCache::parse_all`]),
-//! not once per header. A forwarded request's response edits are kept as one shared list per
-//! distinct sequence of edits ([`HeaderCache::list`]), found by their content, so the request's
-//! future holds a pointer, not the parsed headers.
+//! A decision's edits are found by its [`edit_key`](edgeroute::Decision::edit_key) in one probe
+//! of a per-thread table bound to the decision's policy snapshot
+//! ([`HeaderCache::decision_edits`]): both lists are parsed the first time a key is seen, and
+//! every later request with that key clones the parsed request headers and the shared response
+//! list (so the request's future holds a pointer, not the parsed headers) without walking the
+//! engine's edit iterators or rendering placeholders. The response list itself is shared by
+//! content across keys and snapshots (found by its texts), and single edits by where their
+//! texts are.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -25,6 +29,9 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Most edits of each kind, and most values, kept (per thread).
 const MAX_CACHED: usize = 512;
+
+/// Most (edit key -> parsed edits) entries kept per thread for one policy snapshot.
+const MAX_KEYS: usize = 4096;
 
 /// Most block bodies kept (per thread), and the largest one kept.
 const MAX_BODIES: usize = 64;
@@ -48,6 +55,18 @@ struct Tables {
     lists: Map<Box<[u8]>, EditList>,
     scratch: Vec<u8>,
     list_key: Vec<u8>,
+    /// Both parsed edit lists of a decision by its [`edgeroute::transform::EditKey`], for the
+    /// snapshot `by_key_snapshot` (a `Weak` keeps its allocation, so no later snapshot can
+    /// have the same address while the table is bound to it; another snapshot clears it).
+    by_key: Map<edgeroute::transform::EditKey, Edits>,
+    by_key_snapshot: Weak<edgeroute::Policy>,
+}
+
+/// The parsed edits of one (snapshot, edit key): the request's, set per request, and the
+/// response's shared list.
+struct Edits {
+    request: Box<[(HeaderName, HeaderValue)]>,
+    response: Option<EditList>,
 }
 
 thread_local! {
@@ -59,33 +78,61 @@ thread_local! {
 pub(crate) struct HeaderCache;
 
 impl HeaderCache {
-    /// Parses every edit of `edits` (invalid names or values are skipped) and hands each to `f`,
-    /// borrowing the per-thread tables once.
-    pub(crate) fn parse_all<'a>(
-        &self,
-        edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
-        mut f: impl FnMut(HeaderName, HeaderValue),
-    ) {
-        let mut edits = edits;
-        // By reference: the engine's iterators are large, and moving one into the closure
-        // is a copy per request.
-        TABLES.with_borrow_mut(|t| {
-            for (name, value) in edits.by_ref() {
-                if let Some((n, v)) = t.edit(name, &value) {
-                    f(n, v);
-                }
-            }
-        });
-    }
-
     /// The parsed list of `edits` (invalid names or values are skipped): found by the edits'
     /// texts (values rendered) in one probe, parsed on the first sight of the list only.
     /// `None` when there are no edits.
+    #[cfg(test)]
     pub(crate) fn list<'a>(
         &self,
         mut edits: impl Iterator<Item = (&'a str, edgeroute::HeaderValue<'a>)>,
     ) -> Option<EditList> {
         TABLES.with_borrow_mut(|t| t.list(edits.by_ref()))
+    }
+
+    /// A decision's header edits: its request edits set on `request` (when given and the
+    /// decision forwards), its response edits returned as a shared list (`None` when there
+    /// are none). Found by the decision's [`edit_key`](edgeroute::Decision::edit_key) in one
+    /// probe: the edit iterators are walked and their values rendered only the first time a
+    /// key is seen (per thread and snapshot), or for every request past [`MAX_KEYS`] keys.
+    pub(crate) fn decision_edits(
+        &self,
+        decision: &edgeroute::Decision,
+        request: Option<&mut HeaderMap>,
+    ) -> Option<EditList> {
+        let key = decision.edit_key();
+        TABLES.with_borrow_mut(|t| {
+            let policy = decision.policy();
+            if !std::ptr::eq(t.by_key_snapshot.as_ptr(), Arc::as_ptr(policy)) {
+                t.by_key.clear();
+                t.by_key_snapshot = Arc::downgrade(policy);
+            }
+            if let Some(e) = t.by_key.get(&key) {
+                if let Some(headers) = request {
+                    apply(&e.request, headers);
+                }
+                return e.response.clone();
+            }
+            let mut parsed = Vec::new();
+            let mut edits = decision.request_headers();
+            for (name, value) in edits.by_ref() {
+                if let Some(pair) = t.edit(name, &value) {
+                    parsed.push(pair);
+                }
+            }
+            let mut edits = decision.response_headers();
+            let e = Edits {
+                request: parsed.into(),
+                response: t.list(edits.by_ref()),
+            };
+            if let Some(headers) = request {
+                apply(&e.request, headers);
+            }
+            let response = e.response.clone();
+            if t.by_key.len() < MAX_KEYS {
+                t.by_key.insert(key, e);
+            }
+            response
+        })
     }
 
     pub(crate) fn value(&self, value: &[u8]) -> Option<HeaderValue> {
@@ -491,6 +538,110 @@ mod tests {
         assert_eq!(h["x-frame-options"], "DENY");
         let vary: Vec<_> = h.get_all(http::header::VARY).iter().collect();
         assert_eq!(vary, ["Accept", "Origin"]);
+    }
+
+    /// What the decision says, rendered: (request edits, response edits).
+    type Rendered = (Vec<(String, String)>, Vec<(String, String)>);
+
+    fn said(d: &edgeroute::Decision) -> Rendered {
+        let r = if d.action.forwards() {
+            d.request_headers()
+                .map(|(n, v)| (n.to_owned(), v.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let s = d
+            .response_headers()
+            .map(|(n, v)| (n.to_owned(), v.to_string()))
+            .collect();
+        (r, s)
+    }
+
+    fn got(d: &edgeroute::Decision) -> Rendered {
+        let mut h = HeaderMap::new();
+        let list = HeaderCache.decision_edits(d, Some(&mut h));
+        let r = h
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect();
+        let s = list
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect();
+        (r, s)
+    }
+
+    #[test]
+    fn edits_by_key_are_what_the_decision_says_across_reloads_and_client_ips() {
+        let aybiza = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/aybiza.toml"
+        ))
+        .unwrap();
+        let by_ip = r#"
+[policy]
+name = "t"
+[transforms.request_headers]
+"X-A" = "{region}/{country}/{client_ip}"
+[transforms.response_headers]
+"x-static" = "1"
+[transforms.cors]
+allow_origins = ["*"]
+"#;
+        let compile = |text: &str| {
+            edgeroute::Policy::from_toml_str(text, "p.toml", None)
+                .unwrap()
+                .0
+        };
+        let engine = edgeroute::Engine::new(compile(&aybiza));
+        let mut t = 1_700_000_000_000_000u64;
+        let mut check = |engine: &edgeroute::Engine| {
+            for host in ["api.aybiza.com", "voice.aybiza.com", "a.example"] {
+                for (method, origin) in [
+                    (&b"GET"[..], None),
+                    (b"OPTIONS", Some(&b"https://app.aybiza.com"[..])),
+                    (b"GET", Some(b"https://app.aybiza.com")),
+                ] {
+                    for n in 1..=3u8 {
+                        let client = format!("81.2.69.{n}");
+                        let mut headers: Vec<(&[u8], &[u8])> = vec![
+                            (b"host", host.as_bytes()),
+                            (b"cf-connecting-ip", client.as_bytes()),
+                            (b"cf-ipcountry", b"DE"),
+                        ];
+                        if let Some(o) = origin {
+                            headers.push((b"origin", o));
+                            headers.push((b"access-control-request-method", b"GET"));
+                        }
+                        let v = edgeroute::RequestView {
+                            method,
+                            host: Some(host.as_bytes()),
+                            path_and_query: b"/api/v1/agents",
+                            headers: &headers,
+                            // Peers vary too: the second policy trusts no proxy, so its
+                            // `{client_ip}` is the peer.
+                            ..edgeroute::RequestView::new(
+                                format!("173.245.48.{n}").parse().unwrap(),
+                            )
+                        };
+                        t += 1_000;
+                        let d = engine.decide(&v, edgeroute::Timestamp::from_micros(t));
+                        // Twice: the first parses, the second is the cached entry.
+                        assert_eq!(got(&d), said(&d), "{d:?}");
+                        assert_eq!(got(&d), said(&d), "{d:?}");
+                    }
+                }
+            }
+        };
+        check(&engine);
+        // Another snapshot (other edits, the client in a value), then the first again.
+        engine.reload(compile(by_ip));
+        check(&engine);
+        engine.reload(compile(&aybiza));
+        check(&engine);
+        assert!(TABLES.with_borrow(|t| t.by_key.len()) <= MAX_KEYS);
     }
 
     #[test]

@@ -214,9 +214,7 @@ where
         if decision.action.forwards() {
             // Both edit lists are parsed now, so the decision moves into the extensions (no
             // clone) and the future holds only the (shared) parsed response edits.
-            let headers = req.headers_mut();
-            HeaderCache.parse_all(decision.request_headers(), |n, v| set(headers, n, v));
-            let response = HeaderCache.list(decision.response_headers());
+            let response = HeaderCache.decision_edits(&decision, Some(req.headers_mut()));
             req.extensions_mut().insert(decision);
             PolicyFuture {
                 state: State::Forward {
@@ -344,7 +342,7 @@ fn answer_with(decision: &Decision, cached: bool) -> Response<Full<Bytes>> {
     if cached {
         // One shared list per distinct answer (preflights per origin, rate limits per
         // `Retry-After`): one probe instead of one per header.
-        if let Some(list) = HeaderCache.list(decision.response_headers()) {
+        if let Some(list) = HeaderCache.decision_edits(decision, None) {
             apply(&list, h);
         }
     } else {

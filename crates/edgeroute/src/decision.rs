@@ -16,7 +16,7 @@ use crate::config::{CacheLevel, CacheTier};
 use crate::identity::{CountryCode, SubdivisionCode};
 use crate::policy::{ContentClass, Phase, Policy};
 use crate::routing::{EndpointId, FailoverReason, PoolId, RefusalReason, RegionId};
-use crate::transform::{AllowedOrigin, HeaderValue, Vars};
+use crate::transform::{AllowedOrigin, EditKey, HeaderValue, Vars};
 
 /// What the gateway should do with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -378,6 +378,63 @@ impl Decision {
         }
     }
 
+    /// What determines this decision's [`request_headers`](Self::request_headers) and
+    /// [`response_headers`](Self::response_headers) within its policy snapshot (see
+    /// [`EditKey`]): equal keys of one snapshot mean equal edit lists. A few dozen instructions;
+    /// no allocation.
+    pub fn edit_key(&self) -> EditKey {
+        let mask = self.transform_mask;
+        let t = &self.policy.transforms;
+        let region = match (self.route, self.policy.routing.is_some()) {
+            (Some(RouteChoice::Routed { region, .. }), true) => 1 + region.index() as u64,
+            _ => 0,
+        };
+        let service = self.service.map_or(0, |s| 1 + u64::from(s));
+        let country = self.country.map_or(0, |c| match c.as_bytes() {
+            &[a, b] => u64::from(u16::from_le_bytes([a, b])),
+            _ => 0,
+        });
+        let forwards = u64::from(self.action.forwards());
+        let (cors, preflight, origin) = match self.cors {
+            Some(c) => (
+                1,
+                u64::from(c.preflight),
+                match c.origin {
+                    None => 0,
+                    Some(AllowedOrigin::Any) => 1,
+                    Some(AllowedOrigin::Listed(i)) => 2 + u64::from(i),
+                },
+            ),
+            None => (0, 0, 0),
+        };
+        let retry = self.retry_after_s.map_or(0, |r| 1 + u64::from(r));
+        // Conservative: any edit that applies to this mask (shadowed or not, request edits
+        // even when the request is not forwarded) rendering `{client_ip}` puts it in the key.
+        let renders_ip = t
+            .request
+            .iter()
+            .chain(t.response.iter())
+            .chain(
+                t.rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
+                    .flat_map(|(_, r)| r.request.iter().chain(r.response.iter())),
+            )
+            .any(|e| e.value.uses_client_ip());
+        EditKey {
+            mask,
+            place: region
+                | service << 16
+                | country << 33
+                | forwards << 49
+                | cors << 50
+                | preflight << 51,
+            answer: retry | origin << 33,
+            client_ip: renders_ip.then_some(self.client_ip),
+        }
+    }
+
     /// Headers to set on the request forwarded to the origin (lowercase names). Empty unless
     /// the action is [`Action::Allow`].
     pub fn request_headers(&self) -> impl Iterator<Item = (&str, HeaderValue<'_>)> + '_ {
@@ -493,4 +550,140 @@ pub struct Explanation {
     pub decision: Decision,
     /// The steps.
     pub steps: Vec<Step>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use crate::transform::EditKey;
+    use crate::{Decision, Engine, Policy, RequestView, Timestamp};
+
+    type Lists = (Vec<(String, String)>, Vec<(String, String)>);
+
+    fn lists(d: &Decision) -> Lists {
+        let r = d
+            .request_headers()
+            .map(|(n, v)| (n.to_owned(), v.to_string()))
+            .collect();
+        let s = d
+            .response_headers()
+            .map(|(n, v)| (n.to_owned(), v.to_string()))
+            .collect();
+        (r, s)
+    }
+
+    /// Decides a grid of requests (hosts, paths, methods, origins, countries, clients, enough
+    /// repeats to hit rate limits) and checks that equal keys always mean equal edit lists.
+    /// Returns the keys by list and how many distinct keys there were.
+    fn check(engine: &Engine, hosts: &[&str], paths: &[&str]) -> (usize, usize) {
+        let mut seen: HashMap<EditKey, Lists> = HashMap::new();
+        let mut distinct_lists = std::collections::HashSet::new();
+        let mut t = 1_700_000_000_000_000u64;
+        for round in 0..3u8 {
+            for host in hosts {
+                for path in paths {
+                    for method in [&b"GET"[..], b"OPTIONS", b"POST"] {
+                        for origin in [
+                            None,
+                            Some(&b"https://app.aybiza.com"[..]),
+                            Some(b"https://x.example"),
+                        ] {
+                            for country in [None, Some(&b"DE"[..]), Some(b"US")] {
+                                for client in 1..=3u8 {
+                                    let peer = IpAddr::V4(Ipv4Addr::new(81, 2, 69, client + round));
+                                    let mut headers: Vec<(&[u8], &[u8])> =
+                                        vec![(b"host", host.as_bytes())];
+                                    if let Some(o) = origin {
+                                        headers.push((b"origin", o));
+                                        headers.push((b"access-control-request-method", b"GET"));
+                                    }
+                                    if let Some(c) = country {
+                                        headers.push((b"cf-ipcountry", c));
+                                    }
+                                    let v = RequestView {
+                                        method,
+                                        host: Some(host.as_bytes()),
+                                        path_and_query: path.as_bytes(),
+                                        headers: &headers,
+                                        ..RequestView::new(peer)
+                                    };
+                                    t += 1_000;
+                                    let d = engine.decide(&v, Timestamp::from_micros(t));
+                                    let l = lists(&d);
+                                    distinct_lists.insert(l.clone());
+                                    match seen.get(&d.edit_key()) {
+                                        Some(prev) => assert_eq!(prev, &l, "{d:?}"),
+                                        None => {
+                                            seen.insert(d.edit_key(), l);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (seen.len(), distinct_lists.len())
+    }
+
+    #[test]
+    fn equal_edit_keys_mean_equal_edit_lists() {
+        let text = include_str!("../../../policies/aybiza.toml");
+        let (policy, _) = Policy::from_toml_str(text, "aybiza.toml", None).unwrap();
+        let engine = Engine::new(policy);
+        let (keys, lists) = check(
+            &engine,
+            &[
+                "api.aybiza.com",
+                "voice.aybiza.com",
+                "ws.aybiza.com",
+                "other.example",
+            ],
+            &["/", "/api/v1/agents", "/.env", "/static/app.js"],
+        );
+        assert!(lists > 4, "the grid has varied edits: {lists}");
+        // No `{client_ip}` in aybiza's edits: clients share keys.
+        assert!(keys < 200, "{keys} keys for {lists} distinct lists");
+
+        let text = r#"
+[policy]
+name = "t"
+[transforms.request_headers]
+"X-A" = "{region}/{country}/{service}"
+[transforms.response_headers]
+"x-static" = "1"
+[[transforms.rules]]
+id = "ip"
+expression = 'http.request.uri.path eq "/ip"'
+response_headers = { "x-client" = "{client_ip}" }
+[[transforms.rules]]
+id = "opt"
+expression = 'http.request.method eq "OPTIONS"'
+request_headers = { "x-a" = "override" }
+[transforms.cors]
+allow_origins = ["*"]
+expose_headers = ["x-a"]
+"#;
+        let (policy, _) = Policy::from_toml_str(text, "t.toml", None).unwrap();
+        let engine = Engine::new(policy);
+        check(&engine, &["a.example"], &["/", "/ip"]);
+        let decide = |path: &[u8], client: u8| {
+            let headers: [(&[u8], &[u8]); 1] = [(b"host", b"a.example")];
+            let v = RequestView {
+                method: b"GET",
+                host: Some(b"a.example"),
+                path_and_query: path,
+                headers: &headers,
+                ..RequestView::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, client)))
+            };
+            engine.decide(&v, Timestamp::from_micros(1_700_000_000_000_000))
+        };
+        // Only the rule that renders `{client_ip}` puts the client in the key.
+        assert_eq!(decide(b"/", 1).edit_key(), decide(b"/", 2).edit_key());
+        assert_ne!(decide(b"/ip", 1).edit_key(), decide(b"/ip", 2).edit_key());
+        assert_ne!(decide(b"/", 1).edit_key(), decide(b"/ip", 1).edit_key());
+    }
 }

@@ -21,6 +21,9 @@ pub(crate) enum Piece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Template {
     pieces: Box<[Piece]>,
+    /// Whether a piece is `{client_ip}` (the one placeholder with per-client values, which
+    /// [`EditKey`] carries only when some edit needs it).
+    uses_client_ip: bool,
 }
 
 impl Template {
@@ -77,13 +80,22 @@ impl Template {
         if !lit.is_empty() {
             pieces.push(Piece::Text(lit.into()));
         }
+        let uses_client_ip = pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Var(Placeholder::ClientIp)));
         Ok(Template {
             pieces: pieces.into(),
+            uses_client_ip,
         })
     }
 
     pub(crate) fn pieces(&self) -> &[Piece] {
         &self.pieces
+    }
+
+    /// Whether the value renders `{client_ip}`.
+    pub(crate) fn uses_client_ip(&self) -> bool {
+        self.uses_client_ip
     }
 
     /// The value when it has no placeholders.
@@ -228,6 +240,34 @@ impl PartialEq<&str> for HeaderValue<'_> {
             }
         }
     }
+}
+
+/// What determines a [`Decision`](crate::Decision)'s header edits within one policy snapshot:
+/// two decisions made with the same snapshot ([`Decision::policy`](crate::Decision::policy),
+/// compared by address) and equal keys have the same
+/// [`request_headers`](crate::Decision::request_headers) and
+/// [`response_headers`](crate::Decision::response_headers), in the same order, with the same
+/// rendered values. A gateway can therefore parse both lists once per (snapshot, key) and skip
+/// walking and rendering them on later requests.
+///
+/// It holds the matched transform rules, whether the request is forwarded, the CORS answer,
+/// `Retry-After`, the region (routed region or the policy's default), the service, the country,
+/// and the client address only when one of the decision's edits renders `{client_ip}` (so it
+/// stays a small set of values per snapshot otherwise). Keys of different snapshots must not be
+/// compared: the same key can mean other edits in another policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EditKey {
+    /// The transform-rule mask.
+    pub(crate) mask: u64,
+    /// Region slot (0: not routed, `1 + id`: routed) in bits 0..16, service slot (0: none,
+    /// `1 + index`) in bits 16..33, the country's two bytes in bits 33..49 (0: none), then
+    /// flags: forwarded (49), CORS answer present (50), preflight (51).
+    pub(crate) place: u64,
+    /// `Retry-After` + 1 in the low 33 bits (0: none), the CORS origin slot (0: none, 1: any,
+    /// `2 + index`) from bit 33 on.
+    pub(crate) answer: u64,
+    /// The client address, only when an edit renders it.
+    pub(crate) client_ip: Option<std::net::IpAddr>,
 }
 
 /// Compiled CORS settings.
