@@ -410,18 +410,20 @@ impl Decision {
         let retry = self.retry_after_s.map_or(0, |r| 1 + u64::from(r));
         // Conservative: any edit that applies to this mask (shadowed or not, request edits
         // even when the request is not forwarded) rendering `{client_ip}` puts it in the key.
-        let renders_ip = t
-            .request
-            .iter()
-            .chain(t.response.iter())
-            .chain(
-                t.rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
-                    .flat_map(|(_, r)| r.request.iter().chain(r.response.iter())),
-            )
-            .any(|e| e.value.uses_client_ip());
+        // Plain loops: this runs per request, and most policies have no transform rules.
+        let mut renders_ip = false;
+        for e in t.request.iter().chain(t.response.iter()) {
+            renders_ip |= e.value.uses_client_ip();
+        }
+        if mask != 0 {
+            for (i, r) in t.rules.iter().enumerate().take(64) {
+                if mask & (1u64 << i) != 0 {
+                    for e in r.request.iter().chain(r.response.iter()) {
+                        renders_ip |= e.value.uses_client_ip();
+                    }
+                }
+            }
+        }
         EditKey {
             mask,
             place: region
