@@ -25,9 +25,9 @@ const HEADROOM_SIXTEENTHS: u64 = 17;
 /// Buckets visited by one insertion's search for a free slot (breadth first, at most three
 /// moves deep).
 const SEARCH_NODES: usize = 32;
-/// The longest period (in microseconds, 2^39: about 6.4 days) the packed fast path takes: with
-/// counts below 2^24 its arithmetic then fits in 64 bits.
-const FAST_PERIOD_US: u64 = 1 << 39;
+/// The longest period the packed fast path takes (549,755 s, about 6.4 days: below 2^39
+/// microseconds, so with counts below 2^24 its arithmetic fits in 64 bits).
+const FAST_PERIOD_SECS: u32 = 549_755;
 
 // Slot layout, as one little-endian `u128` (bits, low to high):
 // tag 28 | window 32 | current 24 | previous 24 | mitigation end 20.
@@ -320,18 +320,20 @@ fn unpack(v: u128, period: u64) -> WindowState {
 
 /// The common case of [`WindowState::apply`] on a packed slot, without unpacking it: no
 /// mitigation stored and the request not acted on. `None` when the general rule must run
-/// (the request is acted on, a mitigation is stored, or the period is longer than
-/// [`FAST_PERIOD_US`]); the answer and the new slot are otherwise exactly the general rule's.
+/// (the request is acted on, a mitigation is stored, or the period is 0 or longer than
+/// [`FAST_PERIOD_SECS`]); the answer and the new slot are otherwise exactly the general rule's.
 #[inline]
 fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
     // The mitigation end is the top field.
     if v >> MITIGATION_SHIFT != 0 {
         return None;
     }
-    let period_us = u64::from(query.period_secs.max(1)) * 1_000_000;
-    if period_us > FAST_PERIOD_US {
+    // A period of 0 (taken as 1 s by the general rule) or above FAST_PERIOD_SECS: the general
+    // rule.
+    if query.period_secs.wrapping_sub(1) >= FAST_PERIOD_SECS {
         return None;
     }
+    let period_us = u64::from(query.period_secs) * 1_000_000;
     let now_us = query.now.as_micros();
     let window = u32::try_from(now_us / period_us).ok()?;
     let elapsed_us = now_us % period_us;
@@ -349,7 +351,7 @@ fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
         (0, 0)
     };
     // The previous window's share of the estimate, scaled by P: previous × (P − e). With
-    // counts below 2^24 and P at most FAST_PERIOD_US (2^39), no sum or product below
+    // counts below 2^24 and P below 2^39 (FAST_PERIOD_SECS), no sum or product below
     // overflows 64 bits.
     let carried = previous * (period_us - elapsed_us);
     let count = u64::from(query.count);
@@ -371,7 +373,9 @@ fn apply_packed(v: u128, query: &RateCheck) -> Option<(u128, RateOutcome)> {
     } else {
         carried.div_ceil(period_us)
     };
-    let estimate = u32::try_from(current + carried_requests).ok()?;
+    // Below 2^25: current is at most 2^24 − 1 and the carried requests at most previous.
+    #[expect(clippy::cast_possible_truncation, reason = "below 2^25")]
+    let estimate = (current + carried_requests) as u32;
     let kept = v & u128::from(TAG_MASK);
     let slot = kept
         | u128::from(window) << WINDOW_SHIFT
