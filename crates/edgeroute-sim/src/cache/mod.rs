@@ -235,7 +235,8 @@ enum Inner {
     Fifo(queue::Fifo),
     Clock(clock::Clock),
     Sieve(sieve::Sieve),
-    S3Fifo(s3fifo::S3Fifo),
+    S3FifoObjects(s3fifo::S3Fifo<s3fifo::ObjectNode>),
+    S3FifoBytes(s3fifo::S3Fifo<s3fifo::ByteNode>),
     WTinyLfu(wtinylfu::WTinyLfu),
 }
 
@@ -254,7 +255,10 @@ impl PolicyCache {
             CachePolicy::Fifo => Inner::Fifo(queue::Fifo::new(capacity)),
             CachePolicy::Clock => Inner::Clock(clock::Clock::new(capacity)),
             CachePolicy::Sieve => Inner::Sieve(sieve::Sieve::new(capacity)),
-            CachePolicy::S3Fifo(p) => Inner::S3Fifo(s3fifo::S3Fifo::new(capacity, *p)),
+            CachePolicy::S3Fifo(p) => match capacity.unit {
+                SizeUnit::Objects => Inner::S3FifoObjects(s3fifo::S3Fifo::new(capacity, *p)),
+                SizeUnit::Bytes => Inner::S3FifoBytes(s3fifo::S3Fifo::new(capacity, *p)),
+            },
             CachePolicy::WTinyLfu(p) => Inner::WTinyLfu(wtinylfu::WTinyLfu::new(capacity, *p)),
         };
         Self { inner }
@@ -268,7 +272,8 @@ impl PolicyCache {
             Inner::Fifo(c) => c.heap_bytes(),
             Inner::Clock(c) => c.heap_bytes(),
             Inner::Sieve(c) => c.heap_bytes(),
-            Inner::S3Fifo(c) => c.heap_bytes(),
+            Inner::S3FifoObjects(c) => c.heap_bytes(),
+            Inner::S3FifoBytes(c) => c.heap_bytes(),
             Inner::WTinyLfu(c) => c.heap_bytes(),
         }
     }
@@ -281,7 +286,8 @@ macro_rules! dispatch {
             Inner::Fifo($c) => $e,
             Inner::Clock($c) => $e,
             Inner::Sieve($c) => $e,
-            Inner::S3Fifo($c) => $e,
+            Inner::S3FifoObjects($c) => $e,
+            Inner::S3FifoBytes($c) => $e,
             Inner::WTinyLfu($c) => $e,
         }
     };

@@ -12,21 +12,58 @@ const SMALL: u8 = 0;
 const MAIN: u8 = 1;
 const GHOST: u8 = 2;
 
-/// One cached or ghost object.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Node {
-    key: u64,
+/// A node of the S3-FIFO table: a cached or ghost object.
+pub(crate) trait S3Node: SlotNode {
+    /// A node for `key` (of `size`) on `queue` at ring entry `pos`, never hit.
+    fn new(key: u64, pos: u32, size: u32, queue: u8) -> Self;
     /// Number of the node's entry in its queue's ring.
-    pos: u32,
-    /// Size charged to the cache (1 in object mode).
-    size: u32,
+    fn pos(&self) -> u32;
+    fn set_pos(&mut self, pos: u32);
+    /// Size charged to the cache.
+    fn size(&self) -> u32;
     /// Hits while cached (small), or CLOCK's counter (main).
-    freq: u16,
+    fn freq(&self) -> u16;
+    fn set_freq(&mut self, freq: u16);
     /// `SMALL`, `MAIN` or `GHOST`.
+    fn queue(&self) -> u8;
+    fn set_queue(&mut self, queue: u8);
+}
+
+/// Object mode's node: every object has size 1, so none is stored. 16 bytes, four to a cache
+/// line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(16))]
+pub(crate) struct ObjectNode {
+    key: u64,
+    pos: u32,
+    freq: u16,
     queue: u8,
 }
 
-impl SlotNode for Node {
+/// Byte mode's node: with its size. 24 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByteNode {
+    key: u64,
+    pos: u32,
+    size: u32,
+    freq: u16,
+    queue: u8,
+}
+
+impl SlotNode for ObjectNode {
+    const EMPTY: Self = Self {
+        key: 0,
+        pos: 0,
+        freq: 0,
+        queue: 0,
+    };
+    #[inline]
+    fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+impl SlotNode for ByteNode {
     const EMPTY: Self = Self {
         key: 0,
         pos: 0,
@@ -40,6 +77,70 @@ impl SlotNode for Node {
     }
 }
 
+macro_rules! s3_node_fields {
+    () => {
+        #[inline]
+        fn pos(&self) -> u32 {
+            self.pos
+        }
+        #[inline]
+        fn set_pos(&mut self, pos: u32) {
+            self.pos = pos;
+        }
+        #[inline]
+        fn freq(&self) -> u16 {
+            self.freq
+        }
+        #[inline]
+        fn set_freq(&mut self, freq: u16) {
+            self.freq = freq;
+        }
+        #[inline]
+        fn queue(&self) -> u8 {
+            self.queue
+        }
+        #[inline]
+        fn set_queue(&mut self, queue: u8) {
+            self.queue = queue;
+        }
+    };
+}
+
+impl S3Node for ObjectNode {
+    #[inline]
+    fn new(key: u64, pos: u32, _size: u32, queue: u8) -> Self {
+        Self {
+            key,
+            pos,
+            freq: 0,
+            queue,
+        }
+    }
+    #[inline]
+    fn size(&self) -> u32 {
+        1
+    }
+    s3_node_fields!();
+}
+
+impl S3Node for ByteNode {
+    #[inline]
+    fn new(key: u64, pos: u32, size: u32, queue: u8) -> Self {
+        Self {
+            key,
+            pos,
+            size,
+            freq: 0,
+            queue,
+        }
+    }
+    #[inline]
+    fn size(&self) -> u32 {
+        self.size
+    }
+    s3_node_fields!();
+}
+
 /// One FIFO queue: its ring (stale entries included) and its live nodes' count and bytes.
 #[derive(Debug, Default)]
 struct Queue {
@@ -48,10 +149,11 @@ struct Queue {
     bytes: u64,
 }
 
+/// S3-FIFO over nodes `N` ([`ObjectNode`] in object mode, [`ByteNode`] in byte mode).
 #[derive(Debug)]
-pub(crate) struct S3Fifo {
+pub(crate) struct S3Fifo<N> {
     /// Small, main and ghost objects (a key is in at most one queue).
-    slots: Slots<Node>,
+    slots: Slots<N>,
     small: Queue,
     main: Queue,
     ghost: Queue,
@@ -76,7 +178,7 @@ fn share(amount: u64, ratio: f64) -> u64 {
     (amount as f64 * ratio) as u64
 }
 
-impl S3Fifo {
+impl<N: S3Node> S3Fifo<N> {
     pub(crate) fn new(capacity: Capacity, params: S3FifoParams) -> Self {
         let small_cap = share(capacity.amount, params.small_size_ratio);
         Self {
@@ -143,9 +245,9 @@ impl S3Fifo {
         let Some(&n) = self.slots.get(i) else {
             return;
         };
-        let queue = self.queue_mut(n.queue);
+        let queue = self.queue_mut(n.queue());
         queue.len = queue.len.saturating_sub(1);
-        queue.bytes = queue.bytes.saturating_sub(u64::from(n.size));
+        queue.bytes = queue.bytes.saturating_sub(u64::from(n.size()));
     }
 
     /// Moves the node at slot `i` to the back of queue `q` (its own queue too).
@@ -154,10 +256,10 @@ impl S3Fifo {
         let Some(&n) = self.slots.get(i) else {
             return;
         };
-        let pos = self.enqueue(q, n.key, n.size);
+        let pos = self.enqueue(q, n.key(), n.size());
         if let Some(node) = self.slots.get_mut(i) {
-            node.queue = q;
-            node.pos = pos;
+            node.set_queue(q);
+            node.set_pos(pos);
         }
         self.after_push(q);
     }
@@ -174,8 +276,8 @@ impl S3Fifo {
         while let Some((key, pos)) = self.queue_mut(q).ring.pop() {
             if let Some(i) = self.slots.find(key)
                 && let Some(n) = self.slots.get(i)
-                && n.queue == q
-                && n.pos == pos
+                && n.queue() == q
+                && n.pos() == pos
             {
                 return Some(i);
             }
@@ -197,12 +299,12 @@ impl S3Fifo {
         for (key, pos) in self.queue_mut(q).ring.drain() {
             if let Some(i) = self.slots.find(key)
                 && let Some(&n) = self.slots.get(i)
-                && n.queue == q
-                && n.pos == pos
+                && n.queue() == q
+                && n.pos() == pos
             {
                 let pos = self.queue_mut(q).ring.push(key);
                 if let Some(n) = self.slots.get_mut(i) {
-                    n.pos = pos;
+                    n.set_pos(pos);
                 }
             }
         }
@@ -227,11 +329,11 @@ impl S3Fifo {
             let Some(node) = self.slots.get_mut(i) else {
                 return;
             };
-            if node.freq >= self.params.move_to_main_threshold {
-                node.freq = 0;
+            if node.freq() >= self.params.move_to_main_threshold {
+                node.set_freq(0);
                 self.requeue(i, MAIN);
             } else {
-                let size = node.size;
+                let size = node.size();
                 self.remember_in_ghost(i, size);
                 return;
             }
@@ -246,7 +348,7 @@ impl S3Fifo {
             return;
         }
         if let Some(node) = self.slots.get_mut(i) {
-            node.freq = 0;
+            node.set_freq(0);
         }
         self.requeue(i, GHOST);
         // The new ghost is the newest entry and fits on its own, so older ones go first.
@@ -266,9 +368,9 @@ impl S3Fifo {
             let Some(node) = self.slots.get_mut(i) else {
                 return false;
             };
-            if node.freq >= 1 {
+            if node.freq() >= 1 {
                 // Reinsert at the back: CLOCK with a 2-bit counter.
-                node.freq = node.freq.min(3) - 1;
+                node.set_freq(node.freq().min(3) - 1);
                 self.requeue(i, MAIN);
             } else {
                 self.drop_node(i);
@@ -279,13 +381,13 @@ impl S3Fifo {
     }
 }
 
-impl Cache for S3Fifo {
+impl<N: S3Node> Cache for S3Fifo<N> {
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         let mut hit_on_ghost = false;
         if let Some((i, node)) = self.slots.find_mut(key) {
-            if node.queue != GHOST {
-                node.freq = node.freq.saturating_add(1);
+            if node.queue() != GHOST {
+                node.set_freq(node.freq().saturating_add(1));
                 return true;
             }
             self.drop_node(i);
@@ -311,13 +413,7 @@ impl Cache for S3Fifo {
         };
         let queue = if to_main { MAIN } else { SMALL };
         let pos = self.enqueue(queue, key, size);
-        self.slots.insert(Node {
-            key,
-            pos,
-            size,
-            freq: 0,
-            queue,
-        });
+        self.slots.insert(N::new(key, pos, size, queue));
         self.after_push(queue);
         false
     }
@@ -326,14 +422,14 @@ impl Cache for S3Fifo {
         self.slots
             .find(key)
             .and_then(|i| self.slots.get(i))
-            .is_some_and(|n| n.queue != GHOST)
+            .is_some_and(|n| n.queue() != GHOST)
     }
 
     fn remove(&mut self, key: u64) -> bool {
         let Some(i) = self.slots.find(key) else {
             return false;
         };
-        if self.slots.get(i).is_none_or(|n| n.queue == GHOST) {
+        if self.slots.get(i).is_none_or(|n| n.queue() == GHOST) {
             return false;
         }
         self.drop_node(i);
@@ -492,47 +588,51 @@ mod tests {
             },
         ];
         for p in params {
-            for capacity in [Capacity::objects(60), Capacity::bytes(15_000)] {
-                let mut s3 = S3Fifo::new(capacity, p);
-                let mut reference = Reference::new(capacity, p);
-                let mut x = 3u64;
-                let mut longest_ring = 0;
-                for step in 0..40_000u64 {
-                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    let r = x >> 33;
-                    // Skewed keys over 0..300; in the second half, many removals followed by
-                    // re-requests (stale entries pile up without evictions).
-                    let key = (r % 300) * (r % 300) / 300;
-                    let size = 40 + (key % 5) as u32 * 70;
-                    if step >= 20_000 && r.is_multiple_of(3) {
-                        assert_eq!(s3.remove(key), reference.remove(key), "step {step}");
-                    } else {
-                        assert_eq!(
-                            s3.access(key, size),
-                            reference.access(key, size),
-                            "{p:?} {capacity} step {step}"
-                        );
-                    }
-                    assert_eq!(
-                        s3.len(),
-                        reference.queues[0].len() + reference.queues[1].len()
-                    );
-                    assert_eq!(s3.used(), reference.bytes(SMALL) + reference.bytes(MAIN));
-                    for q in [SMALL, MAIN, GHOST] {
-                        assert_eq!(s3.queue(q).len, reference.queues[usize::from(q)].len());
-                        longest_ring = longest_ring.max(s3.queue(q).ring.len());
-                    }
-                }
-                assert!(longest_ring <= 8 * 300 + 4096);
+            check_against_reference::<ObjectNode>(Capacity::objects(60), p);
+            check_against_reference::<ByteNode>(Capacity::objects(60), p);
+            check_against_reference::<ByteNode>(Capacity::bytes(15_000), p);
+        }
+    }
+
+    fn check_against_reference<N: S3Node>(capacity: Capacity, p: S3FifoParams) {
+        let mut s3 = S3Fifo::<N>::new(capacity, p);
+        let mut reference = Reference::new(capacity, p);
+        let mut x = 3u64;
+        let mut longest_ring = 0;
+        for step in 0..40_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let r = x >> 33;
+            // Skewed keys over 0..300; in the second half, many removals followed by
+            // re-requests (stale entries pile up without evictions).
+            let key = (r % 300) * (r % 300) / 300;
+            let size = 40 + (key % 5) as u32 * 70;
+            if step >= 20_000 && r.is_multiple_of(3) {
+                assert_eq!(s3.remove(key), reference.remove(key), "step {step}");
+            } else {
+                assert_eq!(
+                    s3.access(key, size),
+                    reference.access(key, size),
+                    "{p:?} {capacity} step {step}"
+                );
+            }
+            assert_eq!(
+                s3.len(),
+                reference.queues[0].len() + reference.queues[1].len()
+            );
+            assert_eq!(s3.used(), reference.bytes(SMALL) + reference.bytes(MAIN));
+            for q in [SMALL, MAIN, GHOST] {
+                assert_eq!(s3.queue(q).len, reference.queues[usize::from(q)].len());
+                longest_ring = longest_ring.max(s3.queue(q).ring.len());
             }
         }
+        assert!(longest_ring <= 8 * 300 + 4096);
     }
 
     /// Removing and re-requesting cached keys without evictions leaves stale entries only;
     /// compaction keeps the ring bounded and the order intact.
     #[test]
     fn stale_entries_are_compacted() {
-        let mut s3 = S3Fifo::new(Capacity::objects(1_000), S3FifoParams::default());
+        let mut s3 = S3Fifo::<ObjectNode>::new(Capacity::objects(1_000), S3FifoParams::default());
         let mut reference = Reference::new(Capacity::objects(1_000), S3FifoParams::default());
         for round in 0..200u64 {
             for key in 0..50 {
