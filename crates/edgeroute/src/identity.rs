@@ -9,11 +9,16 @@ use ipnet::IpNet;
 ///
 /// Built once from CIDRs; membership is a binary search over merged, sorted address ranges,
 /// which answers the same question as a longest-prefix trie in `O(log n)` with two small arrays.
+/// For IPv4 a table by first octet narrows the search to the one or two ranges that can hold
+/// the address (every peer is checked, so this is on each decision's path).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     // INVARIANT: sorted by start, non-overlapping and non-adjacent (merged).
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,
+    // INVARIANT: empty, or 257 entries: entry `o` is the index of the first range of `v4` that
+    // ends at or after `o.0.0.0`, entry 256 is `v4.len()`.
+    v4_by_octet: Box<[u32]>,
 }
 
 impl TrustedProxies {
@@ -50,9 +55,25 @@ impl TrustedProxies {
                 }
             }
         }
+        TrustedProxies::build(merge(v4), merge(v6))
+    }
+
+    fn build(v4: Vec<(u32, u32)>, v6: Vec<(u128, u128)>) -> Self {
+        let v4_by_octet = if v4.is_empty() {
+            Box::default()
+        } else {
+            (0u32..=256)
+                .map(|o| {
+                    let first = o.checked_shl(24).filter(|_| o < 256);
+                    let at = first.map_or(v4.len(), |lo| v4.partition_point(|&(_, e)| e < lo));
+                    u32::try_from(at).unwrap_or(u32::MAX)
+                })
+                .collect()
+        };
         TrustedProxies {
-            v4: merge(v4),
-            v6: merge(v6),
+            v4,
+            v6,
+            v4_by_octet,
         }
     }
 
@@ -63,19 +84,30 @@ impl TrustedProxies {
         v4.extend_from_slice(&other.v4);
         let mut v6 = self.v6;
         v6.extend_from_slice(&other.v6);
-        TrustedProxies {
-            v4: merge(v4),
-            v6: merge(v6),
-        }
+        TrustedProxies::build(merge(v4), merge(v6))
     }
 
     /// Whether `ip` (canonicalised: IPv4-mapped IPv6 is IPv4) is inside the set.
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip.to_canonical() {
-            IpAddr::V4(a) => contains(&self.v4, u32::from(a)),
+            IpAddr::V4(a) => self.contains_v4(u32::from(a)),
             IpAddr::V6(a) => contains(&self.v6, u128::from(a)),
         }
+    }
+
+    fn contains_v4(&self, x: u32) -> bool {
+        // The ranges that can hold `x` end at or after its octet's first address and start
+        // before the next octet's: from the octet's entry to the next octet's, inclusive.
+        let octet = (x >> 24) as usize;
+        let (Some(&lo), Some(&hi)) = (self.v4_by_octet.get(octet), self.v4_by_octet.get(octet + 1))
+        else {
+            return false;
+        };
+        let end = (hi as usize).saturating_add(1).min(self.v4.len());
+        self.v4
+            .get(lo as usize..end)
+            .is_some_and(|ranges| contains(ranges, x))
     }
 
     /// True when nothing is trusted.
@@ -436,6 +468,35 @@ mod tests {
             prop_assert_eq!(parse_ipv4_fast(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{}", s);
             let a = Ipv4Addr::from(octets);
             prop_assert_eq!(parse_ipv4_fast(a.to_string().as_bytes()), Some(a));
+        }
+
+        /// The first-octet table answers exactly as a search over every range would, and
+        /// as the networks themselves say: random networks (short prefixes span octets, long
+        /// ones crowd into one) and addresses near their edges.
+        #[test]
+        fn octet_table_agrees_with_the_networks(
+            nets in proptest::collection::vec((any::<u32>(), 0u8..=32), 0..24),
+            probes in proptest::collection::vec((any::<u32>(), 0usize..24, -2i64..=2), 1..64),
+        ) {
+            let nets: Vec<ipnet::Ipv4Net> = nets
+                .iter()
+                .map(|&(a, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc())
+                .collect();
+            let t = TrustedProxies::from_nets(nets.iter().map(|&n| IpNet::V4(n)));
+            for &(raw, which, delta) in &probes {
+                // Half the probes sit at a network's first or last address, or next to them.
+                let x = match nets.get(which) {
+                    Some(n) if raw % 2 == 0 => {
+                        let edge = if raw % 4 == 0 { u32::from(n.network()) } else { u32::from(n.broadcast()) };
+                        u32::try_from(i64::from(edge) + delta).unwrap_or(edge)
+                    }
+                    _ => raw,
+                };
+                let a = Ipv4Addr::from(x);
+                let expected = nets.iter().any(|n| n.contains(&a));
+                prop_assert_eq!(t.contains(IpAddr::V4(a)), expected, "{}", a);
+                prop_assert_eq!(contains(&t.v4, x), expected, "{}", a);
+            }
         }
 
         /// The fast IPv6 parser never accepts what std rejects, never disagrees with it, and
