@@ -131,7 +131,8 @@ pub(crate) struct RequestFields<'a> {
     /// `rate(<period>)` values for this request.
     rates: [(u32, i64); 4],
     rate_len: usize,
-    subdivision_full: [u8; 6],
+    /// `CC-SUB` for `ip.src.subdivision_1_iso_code`, built on first use.
+    subdivision_full: OnceCell<[u8; 6]>,
     extension: OnceCell<([u8; 16], usize)>,
     /// Map and array views, built on first use (most requests never need them). Boxed: they
     /// are large, and an inline cell would be copied with every move of this struct.
@@ -185,15 +186,6 @@ impl<'a> RequestFields<'a> {
         now_micros: u64,
     ) -> Self {
         let (path, query) = req.path_and_query_parts();
-        let mut subdivision_full = [0u8; 6];
-        if let (Some(c), Some(s)) = (who.country, who.subdivision) {
-            let cb = c.bytes();
-            let sb = s.as_bytes();
-            let parts = cb.iter().chain(b"-").chain(sb.iter());
-            for (o, b) in subdivision_full.iter_mut().zip(parts) {
-                *o = *b;
-            }
-        }
         RequestFields {
             map,
             req,
@@ -204,7 +196,7 @@ impl<'a> RequestFields<'a> {
             now_micros,
             rates: [(0, 0); 4],
             rate_len: 0,
-            subdivision_full,
+            subdivision_full: OnceCell::new(),
             extension: OnceCell::new(),
             maps: OnceCell::new(),
         }
@@ -345,14 +337,23 @@ impl RequestFields<'_> {
                 Value::Bytes(c.as_bytes())
             }
             Derived::Subdivision1 => {
-                self.who.subdivision?;
-                self.who.country?;
-                let len = self
-                    .subdivision_full
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(6);
-                Value::Bytes(self.subdivision_full.get(..len)?)
+                let (Some(c), Some(s)) = (self.who.country, self.who.subdivision) else {
+                    return None;
+                };
+                let full = self.subdivision_full.get_or_init(|| {
+                    let mut full = [0u8; 6];
+                    let parts = c
+                        .bytes()
+                        .into_iter()
+                        .chain(*b"-")
+                        .chain(s.as_bytes().iter().copied());
+                    for (o, b) in full.iter_mut().zip(parts) {
+                        *o = b;
+                    }
+                    full
+                });
+                let len = full.iter().position(|&b| b == 0).unwrap_or(6);
+                Value::Bytes(full.get(..len)?)
             }
             Derived::InEu => {
                 let c = self.who.country?.bytes();
