@@ -117,6 +117,16 @@ struct Table {
 /// A bucket as its four slots.
 type Bucket = [u128; WAYS];
 
+/// What [`Table::update_in`] found.
+enum Probe {
+    /// The key, and the fast path answered (the slot is updated).
+    Done(RateOutcome),
+    /// The key, but the general rule must answer.
+    Declined,
+    /// Not the key.
+    Absent,
+}
+
 impl Table {
     fn new(buckets: usize) -> Self {
         let bytes = buckets.saturating_mul(BUCKET_BYTES);
@@ -194,22 +204,33 @@ impl Table {
             .find(|&(_, v)| v & u128::from(TAG_MASK) == u128::from(tag))
     }
 
-    /// Applies `query` to the slot of bucket `b` holding `tag` when the packed fast path
-    /// ([`apply_packed`]) answers it; `None` otherwise, with nothing written.
+    /// Applies `query` to the slot of bucket `b` holding `tag` if the packed fast path
+    /// ([`apply_packed`]) answers it; otherwise nothing is written.
     #[inline]
-    fn update_first(&mut self, b: usize, tag: u64, query: &RateCheck) -> Option<RateOutcome> {
+    fn update_in(&mut self, b: usize, tag: u64, query: &RateCheck) -> Probe {
         let at = self.base + b * BUCKET_BYTES;
-        let line =
-            <&mut [u8; BUCKET_BYTES]>::try_from(self.bytes_mut().get_mut(at..at + BUCKET_BYTES)?)
-                .ok()?;
-        let slot = line
+        let Some(Ok(line)) = self
+            .bytes_mut()
+            .get_mut(at..at + BUCKET_BYTES)
+            .map(<&mut [u8; BUCKET_BYTES]>::try_from)
+        else {
+            return Probe::Absent;
+        };
+        let Some(slot) = line
             .as_chunks_mut::<SLOT_BYTES>()
             .0
             .iter_mut()
-            .find(|s| u128::from_le_bytes(**s) & u128::from(TAG_MASK) == u128::from(tag))?;
-        let (v, outcome) = apply_packed(u128::from_le_bytes(*slot), query)?;
-        *slot = v.to_le_bytes();
-        Some(outcome)
+            .find(|s| u128::from_le_bytes(**s) & u128::from(TAG_MASK) == u128::from(tag))
+        else {
+            return Probe::Absent;
+        };
+        match apply_packed(u128::from_le_bytes(*slot), query) {
+            Some((v, outcome)) => {
+                *slot = v.to_le_bytes();
+                Probe::Done(outcome)
+            }
+            None => Probe::Declined,
+        }
     }
 
     /// Bucket `b`'s slots (all free if out of range: never, by construction).
@@ -642,10 +663,21 @@ impl CounterStore for MemoryCounterStore {
             return RateOutcome::default();
         };
         let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        // The common case: the key is in its first bucket (one cache line), no mitigation is
-        // stored and the request is not acted on.
-        if let Some(outcome) = guard.table.update_first(b1, tag, query) {
-            return outcome;
+        // The common case: the key is in its first bucket (one cache line; else its second),
+        // no mitigation is stored and the request is not acted on.
+        match guard.table.update_in(b1, tag, query) {
+            Probe::Done(outcome) => return outcome,
+            Probe::Declined => {}
+            Probe::Absent => {
+                let b2 = alternate(b1 as u64, tag, self.buckets);
+                if let Probe::Done(outcome) =
+                    guard
+                        .table
+                        .update_in(usize::try_from(b2).unwrap_or(0), tag, query)
+                {
+                    return outcome;
+                }
+            }
         }
         self.check_slow(&mut guard, key, query)
     }
