@@ -35,6 +35,10 @@ struct Inner {
     refresh_interval: Duration,
     available: AtomicBool,
     wake: Notify,
+    /// One sync at a time (the background task's or [`SharedCounters::sync_now`]'s): a sync's
+    /// answer is settled as "Redis's total after our increment", so two syncs completing in
+    /// the other order than Redis applied them would count the first one's increment twice.
+    sync: tokio::sync::Mutex<()>,
     latest_now_ms: AtomicU64,
     syncs: AtomicU64,
     failures: AtomicU64,
@@ -89,6 +93,7 @@ impl SharedCounters {
             refresh_interval: config.refresh_interval.max(config.flush_interval),
             available: AtomicBool::new(available),
             wake: Notify::new(),
+            sync: tokio::sync::Mutex::new(()),
             latest_now_ms: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -186,6 +191,7 @@ impl SharedCounters {
 }
 
 async fn sync_once(inner: &Inner, refresh: bool) -> Result<(), RedisCounterError> {
+    let _one_at_a_time = inner.sync.lock().await;
     let now_ms = inner.latest_now_ms.load(Ordering::Relaxed);
     let mut ops: Vec<WindowOp> = Vec::new();
     inner.table.take_ops(now_ms, refresh, &mut ops);
