@@ -206,7 +206,7 @@ impl Table {
 
     /// Applies `query` to the slot of bucket `b` holding `tag` if the packed fast path
     /// ([`apply_packed`]) answers it; otherwise nothing is written.
-    #[inline]
+    #[inline(always)]
     fn update_in(&mut self, b: usize, tag: u64, query: &RateCheck) -> Probe {
         let at = self.base + b * BUCKET_BYTES;
         let Some(Ok(line)) = self
@@ -535,6 +535,26 @@ impl MemoryCounterStore {
             .saturating_mul(self.shards.len())
     }
 
+    /// [`CounterStore::check`] for a key not in its first bucket: the fast path on its second
+    /// bucket, else the general rule.
+    #[inline(never)]
+    fn check_second(&self, shard: &mut Shard, key: u64, query: &RateCheck) -> RateOutcome {
+        let tag = tag_of(key);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the low half of the key hash"
+        )]
+        let b2 = alternate(scale(key as u32, self.buckets), tag, self.buckets);
+        if let Probe::Done(outcome) =
+            shard
+                .table
+                .update_in(usize::try_from(b2).unwrap_or(0), tag, query)
+        {
+            return outcome;
+        }
+        self.check_slow(shard, key, query)
+    }
+
     /// Everything but the common case of [`CounterStore::check`]: the key in its second
     /// bucket, a stored mitigation, a request acted on, or a new key.
     #[cold]
@@ -666,20 +686,10 @@ impl CounterStore for MemoryCounterStore {
         // The common case: the key is in its first bucket (one cache line; else its second),
         // no mitigation is stored and the request is not acted on.
         match guard.table.update_in(b1, tag, query) {
-            Probe::Done(outcome) => return outcome,
-            Probe::Declined => {}
-            Probe::Absent => {
-                let b2 = alternate(b1 as u64, tag, self.buckets);
-                if let Probe::Done(outcome) =
-                    guard
-                        .table
-                        .update_in(usize::try_from(b2).unwrap_or(0), tag, query)
-                {
-                    return outcome;
-                }
-            }
+            Probe::Done(outcome) => outcome,
+            Probe::Declined => self.check_slow(&mut guard, key, query),
+            Probe::Absent => self.check_second(&mut guard, key, query),
         }
-        self.check_slow(&mut guard, key, query)
     }
 
     fn key_count(&self) -> Option<usize> {
