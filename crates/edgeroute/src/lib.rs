@@ -117,4 +117,4 @@ pub use policy::{ContentClass, Phase, Policy, RuleInfo, Service};
 pub use ratelimit::{CounterStore, MemoryCounterStore};
 pub use request::{HttpScheme, RequestView};
 pub use time::Timestamp;
-pub use transform::HeaderValue;
+pub use transform::{EditKey, HeaderValue};
