@@ -292,10 +292,8 @@ impl Engine {
         let mut fields = RequestFields::new(&p.fields, req, who, host, now.as_micros());
         for (period, prefix) in p.rate_periods.iter() {
             let period = *period;
-            let mut key = prefix.clone();
-            add_ip(&mut key, who.client_ip);
             let out = self.store.check(&RateCheck {
-                key: key.finish(),
+                key: prefix.finish_with_ip(who.client_ip),
                 period_secs: period,
                 now,
                 count: true,
@@ -505,12 +503,27 @@ impl Engine {
                     continue;
                 }
                 let counts = rr.counting.as_ref().is_none_or(|f| f.execute(&fields));
-                let mut key = rr.key.clone();
-                for c in rr.characteristics.iter() {
-                    add_characteristic(&mut key, c, &fields, req);
-                }
+                let key = match &*rr.characteristics {
+                    // The common per-client rule: one multiply-xorshift round on the rule's
+                    // prefix hash, without copying the hash state.
+                    [Characteristic::IpSrc] => match fields.value_of(fields_ip(&fields)) {
+                        Some(Value::Ip(ip)) => rr.key.finish_with_ip(ip),
+                        _ => {
+                            let mut key = rr.key.clone();
+                            key.add_missing();
+                            key.finish()
+                        }
+                    },
+                    characteristics => {
+                        let mut key = rr.key.clone();
+                        for c in characteristics {
+                            add_characteristic(&mut key, c, &fields, req);
+                        }
+                        key.finish()
+                    }
+                };
                 let out = self.store.check(&RateCheck {
-                    key: key.finish(),
+                    key,
                     period_secs: rr.period,
                     now,
                     count: counts,
