@@ -1335,11 +1335,21 @@ impl Cx<'_> {
                 services: svc.into(),
             }
         });
+        let renders_ip = |edits: &[HeaderEdit]| edits.iter().any(|e| e.value.uses_client_ip());
+        let client_ip_static = renders_ip(&request) || renders_ip(&response);
+        let client_ip_rules = rules
+            .iter()
+            .enumerate()
+            .take(64)
+            .filter(|(_, r)| renders_ip(&r.request) || renders_ip(&r.response))
+            .fold(0u64, |bits, (i, _)| bits | 1u64 << i);
         Transforms {
             request: request.into(),
             response: response.into(),
             rules: rules.into(),
             cors,
+            client_ip_static,
+            client_ip_rules,
         }
     }
 

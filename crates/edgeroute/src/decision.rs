@@ -408,22 +408,7 @@ impl Decision {
             None => (0, 0, 0),
         };
         let retry = self.retry_after_s.map_or(0, |r| 1 + u64::from(r));
-        // Conservative: any edit that applies to this mask (shadowed or not, request edits
-        // even when the request is not forwarded) rendering `{client_ip}` puts it in the key.
-        // Plain loops: this runs per request, and most policies have no transform rules.
-        let mut renders_ip = false;
-        for e in t.request.iter().chain(t.response.iter()) {
-            renders_ip |= e.value.uses_client_ip();
-        }
-        if mask != 0 {
-            for (i, r) in t.rules.iter().enumerate().take(64) {
-                if mask & (1u64 << i) != 0 {
-                    for e in r.request.iter().chain(r.response.iter()) {
-                        renders_ip |= e.value.uses_client_ip();
-                    }
-                }
-            }
-        }
+        let renders_ip = t.renders_client_ip(mask);
         EditKey {
             mask,
             place: region
@@ -687,5 +672,12 @@ expose_headers = ["x-a"]
         assert_eq!(decide(b"/", 1).edit_key(), decide(b"/", 2).edit_key());
         assert_ne!(decide(b"/ip", 1).edit_key(), decide(b"/ip", 2).edit_key());
         assert_ne!(decide(b"/", 1).edit_key(), decide(b"/ip", 1).edit_key());
+
+        // A static edit rendering `{client_ip}` puts the client in every key.
+        let text =
+            "[policy]\nname = \"s\"\n[transforms.request_headers]\n\"x-c\" = \"{client_ip}\"\n";
+        let (policy, _) = Policy::from_toml_str(text, "s.toml", None).unwrap();
+        let (_, keys) = check(&Engine::new(policy), &["a.example"], &["/"]);
+        assert!(keys >= 3, "one key per client at least: {keys}");
     }
 }

@@ -284,6 +284,19 @@ pub(crate) struct Transforms {
     pub(crate) response: Box<[HeaderEdit]>,
     pub(crate) rules: Box<[TransformRule]>,
     pub(crate) cors: Option<Cors>,
+    /// Whether a static request or response edit renders `{client_ip}` (fixed at load, so
+    /// [`crate::Decision::edit_key`] need not walk the edits per request).
+    pub(crate) client_ip_static: bool,
+    /// Bit `i` set when transform rule `i` (of the first 64) has an edit rendering `{client_ip}`.
+    pub(crate) client_ip_rules: u64,
+}
+
+impl Transforms {
+    /// Whether any edit that applies under transform `mask` renders `{client_ip}` (shadowed or
+    /// not, request edits even when the request is not forwarded: conservative).
+    pub(crate) fn renders_client_ip(&self, mask: u64) -> bool {
+        self.client_ip_static || mask & self.client_ip_rules != 0
+    }
 }
 
 /// Firewall rules grouped by a literal they require, so a request only runs the rules that
