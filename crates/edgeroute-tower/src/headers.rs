@@ -195,14 +195,16 @@ impl Tables {
         }
         // A new list, or one of many (values rendered from per-client data, past the bound):
         // values through their own cache, so such lists copy only what is new.
-        let list: EditList = decode(list_key.as_slice())
-            .filter_map(|(name, value)| {
-                Some((
-                    HeaderName::from_bytes(name).ok()?,
-                    cached_value(values, value)?,
-                ))
-            })
-            .collect();
+        let list: EditList = Arc::new(ResponseEdits::new(
+            decode(list_key.as_slice())
+                .filter_map(|(name, value)| {
+                    Some((
+                        HeaderName::from_bytes(name).ok()?,
+                        cached_value(values, value)?,
+                    ))
+                })
+                .collect(),
+        ));
         if lists.len() < MAX_CACHED {
             lists.insert(list_key.as_slice().into(), Arc::clone(&list));
         }
@@ -363,11 +365,49 @@ pub(crate) fn set(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue)
 /// The parsed response edits of one forwarded request: one list per distinct sequence of
 /// edits (per thread), shared by every request with that sequence, so the request's future
 /// holds one pointer instead of the parsed headers and the parsing is a single probe.
-pub(crate) type EditList = Arc<[(HeaderName, HeaderValue)]>;
+pub(crate) type EditList = Arc<ResponseEdits>;
 
-/// Applies every edit of `list` to `headers` (see [`set`]), in order.
+/// A sequence of response edits, parsed, and the same edits applied to an empty map.
+pub(crate) struct ResponseEdits {
+    list: Box<[(HeaderName, HeaderValue)]>,
+    /// `list` applied to an empty map: a response without headers (the layer's own answers,
+    /// inner services that set none) gets a clone of it, two allocations and a copy per header,
+    /// instead of hashing and probing for every edit.
+    map: HeaderMap,
+}
+
+impl ResponseEdits {
+    fn new(list: Box<[(HeaderName, HeaderValue)]>) -> Self {
+        let mut map = HeaderMap::new();
+        apply(&list, &mut map);
+        ResponseEdits { list, map }
+    }
+
+    /// The edits, in order.
+    #[cfg(test)]
+    pub(crate) fn list(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.list
+    }
+
+    /// The edits applied to an empty map.
+    pub(crate) fn map(&self) -> &HeaderMap {
+        &self.map
+    }
+
+    /// Applies the edits to `headers` (see [`apply`]); what `headers` ends with does not
+    /// depend on whether it was empty.
+    pub(crate) fn apply_to(&self, headers: &mut HeaderMap) {
+        if headers.is_empty() {
+            headers.clone_from(&self.map);
+        } else {
+            apply(&self.list, headers);
+        }
+    }
+}
+
+/// Applies every edit of `list` to `headers` (see [`set`]), in order. No `reserve`: a policy's
+/// few edits grow a map at most once either way, and reserving costs a capacity computation.
 pub(crate) fn apply(list: &[(HeaderName, HeaderValue)], headers: &mut HeaderMap) {
-    headers.reserve(list.len());
     for (name, value) in list {
         set(headers, name.clone(), value.clone());
     }
@@ -525,19 +565,63 @@ mod tests {
                 .map(|(n, v)| (n.to_owned(), v.to_string()))
                 .collect();
             let got: Vec<(String, String)> = list
+                .list()
                 .iter()
                 .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
                 .collect();
             assert_eq!(got, want);
         }
-        assert!(lc.iter().any(|(n, _)| n == http::header::VARY));
+        assert!(lc.list().iter().any(|(n, _)| n == http::header::VARY));
         let mut h = HeaderMap::new();
         h.insert(http::header::VARY, HeaderValue::from_static("Accept"));
         h.insert("x-frame-options", HeaderValue::from_static("old"));
-        apply(&lc, &mut h);
+        lc.apply_to(&mut h);
         assert_eq!(h["x-frame-options"], "DENY");
         let vary: Vec<_> = h.get_all(http::header::VARY).iter().collect();
         assert_eq!(vary, ["Accept", "Origin"]);
+    }
+
+    /// Every header of `h`, in order, values of one name together.
+    fn pairs(h: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+        h.iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_map_gets_what_applying_the_list_gives() {
+        let list: Box<[(HeaderName, HeaderValue)]> = [
+            ("vary", "Origin"),
+            ("x-frame-options", "DENY"),
+            ("x-a", "1"),
+            ("vary", "Accept-Encoding"),
+            ("x-a", "2"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+        .collect();
+        let edits = ResponseEdits::new(list.clone());
+        let mut want = HeaderMap::new();
+        apply(&list, &mut want);
+        // The same map for an empty response (cloned) and a non-empty one (edited in place).
+        let mut empty = HeaderMap::new();
+        edits.apply_to(&mut empty);
+        assert_eq!(pairs(&empty), pairs(&want));
+        assert_eq!(pairs(edits.map()), pairs(&want));
+        assert_eq!(
+            empty.get_all("vary").iter().collect::<Vec<_>>(),
+            ["Origin", "Accept-Encoding"]
+        );
+        assert_eq!(empty["x-a"], "2");
+        let mut some = HeaderMap::new();
+        some.insert("x-b", HeaderValue::from_static("0"));
+        edits.apply_to(&mut some);
+        want.insert("x-b", HeaderValue::from_static("0"));
+        let mut got = pairs(&some);
+        let mut want = pairs(&want);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     /// What the decision says, rendered: (request edits, response edits).
@@ -565,9 +649,14 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
             .collect();
+        if let Some(l) = &list {
+            let mut applied = HeaderMap::new();
+            apply(l.list(), &mut applied);
+            assert_eq!(pairs(l.map()), pairs(&applied));
+        }
         let s = list
             .iter()
-            .flat_map(|l| l.iter())
+            .flat_map(|l| l.list().iter())
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
             .collect();
         (r, s)

@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::{Clock, MonotonicClock};
-use crate::headers::{EditList, HeaderCache, apply, set};
+use crate::headers::{EditList, HeaderCache, set};
 use crate::request::with_request_view;
 
 /// The response body of a [`PolicyService`]: the inner service's body, or the layer's own answer.
@@ -261,7 +261,7 @@ where
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Ready(Ok(mut resp)) => {
                     if let Some(list) = edits.take() {
-                        apply(&list, resp.headers_mut());
+                        list.apply_to(resp.headers_mut());
                     }
                     Poll::Ready(Ok(resp.map(Either::Left)))
                 }
@@ -326,26 +326,34 @@ fn answer_with(decision: &Decision, cached: bool) -> Response<Full<Bytes>> {
     };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
-    let h = r.headers_mut();
-    if let Some(v) = content_type.filter(|v| !v.is_empty()) {
-        h.insert(http::header::CONTENT_TYPE, v);
-    }
-    if matches!(
+    let content_type = content_type.filter(|v| !v.is_empty());
+    let challenge = matches!(
         decision.action,
         Action::Challenge | Action::ManagedChallenge | Action::JsChallenge
-    ) {
-        h.insert(
-            HeaderName::from_static(CHALLENGE_HEADER),
-            HeaderValue::from_static(decision.action.as_str()),
-        );
-    }
+    )
+    .then(|| HeaderValue::from_static(decision.action.as_str()));
+    let h = r.headers_mut();
     if cached {
         // One shared list per distinct answer (preflights per origin, rate limits per
-        // `Retry-After`): one probe instead of one per header.
+        // `Retry-After`), found in one probe, its headers cloned as one map. The policy's edits
+        // win over the layer's own headers, as when they are applied last (below).
         if let Some(list) = HeaderCache.decision_edits(decision, None) {
-            apply(&list, h);
+            h.clone_from(list.map());
+        }
+        if let Some(v) = content_type {
+            h.entry(http::header::CONTENT_TYPE).or_insert(v);
+        }
+        if let Some(v) = challenge {
+            h.entry(HeaderName::from_static(CHALLENGE_HEADER))
+                .or_insert(v);
         }
     } else {
+        if let Some(v) = content_type {
+            h.insert(http::header::CONTENT_TYPE, v);
+        }
+        if let Some(v) = challenge {
+            h.insert(HeaderName::from_static(CHALLENGE_HEADER), v);
+        }
         let mut buf = Vec::new();
         for (name, value) in decision.response_headers() {
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
@@ -359,4 +367,120 @@ fn answer_with(decision: &Decision, cached: bool) -> Response<Full<Bytes>> {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Status, headers (sorted, values of one name in order) and body of an answer.
+    fn parts(r: Response<Full<Bytes>>) -> (StatusCode, Vec<(String, Vec<u8>)>, Bytes) {
+        use http_body_util::BodyExt as _;
+        let (parts, body) = r.into_parts();
+        let mut h: Vec<_> = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        h.sort_by(|a, b| a.0.cmp(&b.0));
+        let body = std::pin::pin!(body.collect());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(Ok(body)) = body.poll(&mut cx) else {
+            panic!("a full body is ready")
+        };
+        (parts.status, h, body.to_bytes())
+    }
+
+    #[test]
+    fn cached_answers_are_the_uncached_ones() {
+        let aybiza = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/aybiza.toml"
+        ))
+        .unwrap();
+        // Response edits naming the layer's own headers: the policy's win either way.
+        let overriding = r#"
+[policy]
+name = "t"
+[[firewall.rules]]
+id = "b"
+expression = 'http.request.uri.path eq "/b"'
+action = "block"
+status = 418
+body = "nope"
+content_type = "text/html"
+[[firewall.rules]]
+id = "c"
+expression = 'http.request.uri.path eq "/c"'
+action = "managed_challenge"
+[transforms.response_headers]
+"Content-Type" = "application/x-policy"
+"X-Edgeroute-Challenge" = "policy"
+"Vary" = "Origin"
+"#;
+        let mut kinds = std::collections::BTreeSet::new();
+        for text in [&aybiza[..], overriding] {
+            let (policy, _) = edgeroute::Policy::from_toml_str(text, "p.toml", None).unwrap();
+            let engine = Engine::new(policy);
+            let threat = engine.policy().scheme().field("cf.threat_score");
+            let peer: std::net::IpAddr = "173.245.48.1".parse().unwrap();
+            let mut t = 1_700_000_000_000_000u64;
+            let shapes: [(&[u8], &[u8], i64); 6] = [
+                (b"OPTIONS", b"/api/v1/calls", 0),
+                (b"GET", b"/.env", 0),
+                (b"GET", b"/b", 0),
+                (b"GET", b"/c", 0),
+                (b"GET", b"/api/v1/agents", 80),
+                (b"GET", b"/api/v1/agents", 0),
+            ];
+            for (method, path, score) in shapes {
+                let fields: Vec<_> = threat
+                    .iter()
+                    .map(|f| (*f, edgeroute_rules::Value::Int(score)))
+                    .collect();
+                // 101 of the last shape: the last ones are rate limited.
+                for _ in 0..if score == 0 && path == b"/api/v1/agents" {
+                    101
+                } else {
+                    1
+                } {
+                    let headers: [(&[u8], &[u8]); 5] = [
+                        (b"host", b"api.aybiza.com"),
+                        (b"cf-connecting-ip", b"81.2.69.1"),
+                        (b"cf-ipcountry", b"DE"),
+                        (b"origin", b"https://app.aybiza.com"),
+                        (b"access-control-request-method", b"POST"),
+                    ];
+                    let v = edgeroute::RequestView {
+                        method,
+                        host: Some(b"api.aybiza.com"),
+                        path_and_query: path,
+                        headers: &headers,
+                        fields: &fields,
+                        ..edgeroute::RequestView::new(peer)
+                    };
+                    t += 1_000;
+                    let d = engine.decide(&v, Timestamp::from_micros(t));
+                    if d.action.forwards() {
+                        continue;
+                    }
+                    kinds.insert((d.action.as_str(), d.status));
+                    // Twice cached: the first fills the cache, the second reads it.
+                    let want = parts(answer_with(&d, false));
+                    assert_eq!(parts(answer_with(&d, true)), want, "{d:?}");
+                    assert_eq!(parts(answer_with(&d, true)), want, "{d:?}");
+                }
+            }
+        }
+        for kind in [
+            ("preflight", Some(204)),
+            ("block", Some(403)),
+            ("block", Some(429)),
+            ("block", Some(418)),
+            ("challenge", Some(403)),
+            ("managed_challenge", Some(403)),
+        ] {
+            assert!(kinds.contains(&kind), "{kind:?} not seen in {kinds:?}");
+        }
+    }
 }

@@ -62,11 +62,14 @@ pub fn with_request_view<B, R>(req: &Request<B>, f: impl FnOnce(&RequestView<'_>
         f(&v)
     };
     let n = req.headers().len();
-    // Two stack sizes: a typical request's dozen headers do not pay for zeroing 48 slots.
+    // Two stack sizes: a typical request's dozen headers do not pay for blanking 48 slots. The
+    // buffer is filled where it lives (returning it would copy it once more).
     if n <= SMALL_HEADERS {
-        view(&inline::<SMALL_HEADERS, B>(req, n))
+        let mut buf: [Pair<'_>; SMALL_HEADERS] = [(&[], &[]); SMALL_HEADERS];
+        view(fill(&mut buf, req))
     } else if n <= INLINE_HEADERS {
-        view(&inline::<INLINE_HEADERS, B>(req, n))
+        let mut buf: [Pair<'_>; INLINE_HEADERS] = [(&[], &[]); INLINE_HEADERS];
+        view(fill(&mut buf, req))
     } else {
         let all: Vec<Pair<'_>> = req
             .headers()
@@ -79,25 +82,14 @@ pub fn with_request_view<B, R>(req: &Request<B>, f: impl FnOnce(&RequestView<'_>
 
 const SMALL_HEADERS: usize = 16;
 
-/// The first `n` (at most `N`) headers of `req` in a stack array, as a slice via [`Inline`].
-fn inline<const N: usize, B>(req: &Request<B>, n: usize) -> Inline<'_, N> {
-    let mut buf: [Pair<'_>; N] = [(&[], &[]); N];
+/// Writes the headers of `req` into `buf` (as many as fit) and returns the written part.
+fn fill<'a, 'b, B>(buf: &'b mut [Pair<'a>], req: &'a Request<B>) -> &'b [Pair<'a>] {
+    let mut n = 0;
     for (slot, (name, value)) in buf.iter_mut().zip(req.headers()) {
         *slot = (name.as_str().as_bytes(), value.as_bytes());
+        n += 1;
     }
-    Inline { buf, n }
-}
-
-struct Inline<'a, const N: usize> {
-    buf: [Pair<'a>; N],
-    n: usize,
-}
-
-impl<'a, const N: usize> std::ops::Deref for Inline<'a, N> {
-    type Target = [Pair<'a>];
-    fn deref(&self) -> &Self::Target {
-        self.buf.get(..self.n).unwrap_or(&[])
-    }
+    buf.get(..n).unwrap_or(&[])
 }
 
 #[cfg(test)]
