@@ -329,45 +329,50 @@ fn parse_ipv4_fast(b: &[u8]) -> Option<Ipv4Addr> {
 /// accepts but this does not (an embedded IPv4 tail): the caller falls back to it. Whenever this
 /// returns an address, `Ipv6Addr::from_str` returns the same one (a property test checks it).
 fn parse_ipv6_fast(b: &[u8]) -> Option<Ipv6Addr> {
-    let mut groups = [0u16; 8];
-    let mut n = 0usize;
-    // Where `::` was, as a count of groups before it.
-    let mut gap: Option<usize> = None;
+    // The groups read so far (since the start, or since the `::`), packed as they would sit
+    // at the low end of the address, and how many there are.
+    let mut acc = 0u128;
+    let mut n = 0u32;
+    // The groups before `::` and their count, once a `::` was seen.
+    let mut head: Option<(u128, u32)> = None;
     let mut i = 0usize;
     if b.starts_with(b"::") {
-        gap = Some(0);
+        head = Some((0, 0));
         i = 2;
     }
     while i < b.len() {
         // One group of 1 to 4 hex digits.
-        let mut value = 0u16;
-        let mut digits = 0usize;
+        let mut value = 0u32;
+        let mut digits = 0u32;
         while let Some(&c) = b.get(i) {
-            let d = match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                b'A'..=b'F' => c - b'A' + 10,
-                _ => break,
-            };
+            let d = HEX_DIGIT.get(usize::from(c)).copied().unwrap_or(NOT_HEX);
+            if d == NOT_HEX {
+                break;
+            }
             if digits == 4 {
                 return None;
             }
-            value = (value << 4) | u16::from(d);
+            value = (value << 4) | u32::from(d);
             digits += 1;
             i += 1;
         }
         if digits == 0 {
             return None;
         }
-        *groups.get_mut(n)? = value;
+        acc = (acc << 16) | u128::from(value);
         n += 1;
+        if n + head.map_or(0, |(_, h)| h) > 8 {
+            return None;
+        }
         match (b.get(i), b.get(i + 1)) {
             (None, _) => break,
             (Some(b':'), Some(b':')) => {
-                if gap.is_some() {
+                if head.is_some() {
                     return None;
                 }
-                gap = Some(n);
+                head = Some((acc, n));
+                acc = 0;
+                n = 0;
                 i += 2;
             }
             (Some(b':'), Some(_)) => i += 1,
@@ -375,18 +380,42 @@ fn parse_ipv6_fast(b: &[u8]) -> Option<Ipv6Addr> {
             _ => return None,
         }
     }
-    match gap {
-        None if n == 8 => {}
-        // `::` stands for at least one group.
-        Some(at) if n <= 7 => {
-            let zeros = 8 - n;
-            groups.copy_within(at..n, at + zeros);
-            groups.get_mut(at..at + zeros)?.fill(0);
+    match head {
+        None if n == 8 => Some(Ipv6Addr::from(acc)),
+        // `::` stands for at least one zero group: the head moves up past the zeros.
+        Some((h, hn)) if hn + n <= 7 => {
+            let high = h.checked_shl(16 * (8 - hn)).unwrap_or(0);
+            Some(Ipv6Addr::from(high | acc))
         }
-        _ => return None,
+        _ => None,
     }
-    Some(Ipv6Addr::from(groups))
 }
+
+/// [`HEX_DIGIT`]'s entry for a byte that is not a hex digit.
+const NOT_HEX: u8 = 0xff;
+
+/// The value of each byte as a hex digit, or [`NOT_HEX`].
+static HEX_DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut c = 0u8;
+    loop {
+        let value = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        #[expect(clippy::indexing_slicing, reason = "a u8 always indexes a 256-entry table")]
+        {
+            table[c as usize] = value;
+        }
+        if c == u8::MAX {
+            break;
+        }
+        c += 1;
+    }
+    table
+};
 
 /// Finds the client in an `X-Forwarded-For` value: entries are read from the right, entries
 /// inside `trusted` are skipped, at most `max_hops` entries are examined. Returns the first
@@ -468,6 +497,21 @@ mod tests {
             prop_assert_eq!(parse_ipv4_fast(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{}", s);
             let a = Ipv4Addr::from(octets);
             prop_assert_eq!(parse_ipv4_fast(a.to_string().as_bytes()), Some(a));
+        }
+
+        /// Dotted forms with empty, long and zero-led parts, as std reads them.
+        #[test]
+        fn fast_ipv4_is_std_ipv4_on_dotted_forms(parts in proptest::collection::vec("[0-9]{0,4}", 3..=5)) {
+            let s = parts.join(".");
+            prop_assert_eq!(parse_ipv4_fast(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{}", s);
+        }
+
+        /// Colon forms with empty (`::`), long and too many groups: without an IPv4 tail the
+        /// fast parser answers exactly as std.
+        #[test]
+        fn fast_ipv6_is_std_ipv6_on_colon_forms(parts in proptest::collection::vec("[0-9a-fA-F]{0,5}", 1..=10)) {
+            let s = parts.join(":");
+            prop_assert_eq!(parse_ipv6_fast(s.as_bytes()), s.parse::<Ipv6Addr>().ok(), "{}", s);
         }
 
         /// The first-octet table answers exactly as a search over every range would, and
