@@ -405,7 +405,10 @@ static HEX_DIGIT: [u8; 256] = {
             b'A'..=b'F' => c - b'A' + 10,
             _ => NOT_HEX,
         };
-        #[expect(clippy::indexing_slicing, reason = "a u8 always indexes a 256-entry table")]
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "a u8 always indexes a 256-entry table"
+        )]
         {
             table[c as usize] = value;
         }
