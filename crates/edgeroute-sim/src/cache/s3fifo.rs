@@ -1,32 +1,39 @@
 //! S3-FIFO, with libCacheSim's `S3FIFO` semantics (see [`S3FifoParams`]).
 //!
 //! Small, main and ghost objects share one table (a key is in at most one queue, so a request
-//! costs one hash probe whichever queue holds it); each queue's order is a [`Ring`] of keys, so
-//! moving an object between queues or to the back of main writes only that node and the ring.
+//! costs one hash probe whichever queue holds it). The small queue is a ring of entries that
+//! carry the key, size and hit count, so evicting from it reads the ring, not the table: an
+//! object that leaves the small queue for the ghost keeps its node untouched, and the node is
+//! a ghost from then on because its small-queue position is older than the ring's oldest
+//! entry. The main queue's order is a [`Ring`] of keys (a node records its entry's number;
+//! older entries are skipped when popped); the ghost queue is a FIFO of keys and the small
+//! positions they left at.
+
+use std::collections::VecDeque;
 
 use super::params::S3FifoParams;
 use super::slots::{Ring, SlotNode, Slots, needs_compaction};
 use super::{Cache, CachePolicy, Capacity};
 
-const SMALL: u8 = 0;
-const MAIN: u8 = 1;
-const GHOST: u8 = 2;
+/// Tag bit of a node in the main queue (else: the small queue or the ghost).
+const IN_MAIN: u64 = 1 << 63;
+/// A main node's CLOCK counter (0 to 3) sits at these bits of its tag.
+const FREQ_SHIFT: u32 = 61;
+const FREQ_ONE: u64 = 1 << FREQ_SHIFT;
+const FREQ_MASK: u64 = 3 << FREQ_SHIFT;
+/// A main node's ring entry number sits in the low 32 bits of its tag.
+const MAIN_POS_MASK: u64 = 0xffff_ffff;
 
-/// A node of the S3-FIFO table: a cached or ghost object.
+/// A node of the S3-FIFO table: a cached or ghost object. Its tag is either
+/// `IN_MAIN | freq << FREQ_SHIFT | main entry number`, or the object's small-queue position
+/// (below 2^61): in the small queue while that position is in the small ring, a ghost after.
 pub(crate) trait S3Node: SlotNode {
-    /// A node for `key` (of `size`) on `queue` at ring entry `pos`, never hit.
-    fn new(key: u64, pos: u32, size: u32, queue: u8) -> Self;
-    /// Number of the node's entry in its queue's ring.
-    fn pos(&self) -> u32;
-    fn set_pos(&mut self, pos: u32);
+    /// A node for `key` (of `size`) with `tag`.
+    fn new(key: u64, tag: u64, size: u32) -> Self;
+    fn tag(&self) -> u64;
+    fn set_tag(&mut self, tag: u64);
     /// Size charged to the cache.
     fn size(&self) -> u32;
-    /// Hits while cached (small), or CLOCK's counter (main).
-    fn freq(&self) -> u16;
-    fn set_freq(&mut self, freq: u16);
-    /// `SMALL`, `MAIN` or `GHOST`.
-    fn queue(&self) -> u8;
-    fn set_queue(&mut self, queue: u8);
 }
 
 /// Object mode's node: every object has size 1, so none is stored. 16 bytes, four to a cache
@@ -35,28 +42,19 @@ pub(crate) trait S3Node: SlotNode {
 #[repr(C, align(16))]
 pub(crate) struct ObjectNode {
     key: u64,
-    pos: u32,
-    freq: u16,
-    queue: u8,
+    tag: u64,
 }
 
 /// Byte mode's node: with its size. 24 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ByteNode {
     key: u64,
-    pos: u32,
+    tag: u64,
     size: u32,
-    freq: u16,
-    queue: u8,
 }
 
 impl SlotNode for ObjectNode {
-    const EMPTY: Self = Self {
-        key: 0,
-        pos: 0,
-        freq: 0,
-        queue: 0,
-    };
+    const EMPTY: Self = Self { key: 0, tag: 0 };
     #[inline]
     fn key(&self) -> u64 {
         self.key
@@ -66,10 +64,8 @@ impl SlotNode for ObjectNode {
 impl SlotNode for ByteNode {
     const EMPTY: Self = Self {
         key: 0,
-        pos: 0,
+        tag: 0,
         size: 0,
-        freq: 0,
-        queue: 0,
     };
     #[inline]
     fn key(&self) -> u64 {
@@ -77,76 +73,113 @@ impl SlotNode for ByteNode {
     }
 }
 
-macro_rules! s3_node_fields {
-    () => {
-        #[inline]
-        fn pos(&self) -> u32 {
-            self.pos
-        }
-        #[inline]
-        fn set_pos(&mut self, pos: u32) {
-            self.pos = pos;
-        }
-        #[inline]
-        fn freq(&self) -> u16 {
-            self.freq
-        }
-        #[inline]
-        fn set_freq(&mut self, freq: u16) {
-            self.freq = freq;
-        }
-        #[inline]
-        fn queue(&self) -> u8 {
-            self.queue
-        }
-        #[inline]
-        fn set_queue(&mut self, queue: u8) {
-            self.queue = queue;
-        }
-    };
-}
-
 impl S3Node for ObjectNode {
     #[inline]
-    fn new(key: u64, pos: u32, _size: u32, queue: u8) -> Self {
-        Self {
-            key,
-            pos,
-            freq: 0,
-            queue,
-        }
+    fn new(key: u64, tag: u64, _size: u32) -> Self {
+        Self { key, tag }
+    }
+    #[inline]
+    fn tag(&self) -> u64 {
+        self.tag
+    }
+    #[inline]
+    fn set_tag(&mut self, tag: u64) {
+        self.tag = tag;
     }
     #[inline]
     fn size(&self) -> u32 {
         1
     }
-    s3_node_fields!();
 }
 
 impl S3Node for ByteNode {
     #[inline]
-    fn new(key: u64, pos: u32, size: u32, queue: u8) -> Self {
-        Self {
-            key,
-            pos,
-            size,
-            freq: 0,
-            queue,
-        }
+    fn new(key: u64, tag: u64, size: u32) -> Self {
+        Self { key, tag, size }
+    }
+    #[inline]
+    fn tag(&self) -> u64 {
+        self.tag
+    }
+    #[inline]
+    fn set_tag(&mut self, tag: u64) {
+        self.tag = tag;
     }
     #[inline]
     fn size(&self) -> u32 {
         self.size
     }
-    s3_node_fields!();
 }
 
-/// One FIFO queue: its ring (stale entries included) and its live nodes' count and bytes.
+/// An entry of the small queue: the object, its charged size and its hits while in small.
+#[derive(Debug, Clone, Copy)]
+struct SmallEntry {
+    key: u64,
+    size: u32,
+    freq: u16,
+    /// Removed by [`Cache::remove`]: skipped when popped.
+    dead: bool,
+}
+
+/// The small queue: entries in insertion order, numbered by position (never reused).
 #[derive(Debug, Default)]
-struct Queue {
-    ring: Ring,
+struct SmallRing {
+    entries: VecDeque<SmallEntry>,
+    /// Entries ever pushed: the next entry's position.
+    pushed: u64,
+}
+
+impl SmallRing {
+    /// Position of the oldest entry (every node tagged below it is a ghost).
+    #[inline]
+    fn start(&self) -> u64 {
+        self.pushed - self.entries.len() as u64
+    }
+
+    #[inline]
+    fn push(&mut self, key: u64, size: u32) -> u64 {
+        self.entries.push_back(SmallEntry {
+            key,
+            size,
+            freq: 0,
+            dead: false,
+        });
+        self.pushed += 1;
+        self.pushed - 1
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, SmallEntry)> {
+        let pos = self.start();
+        self.entries.pop_front().map(|e| (pos, e))
+    }
+
+    #[inline]
+    fn get_mut(&mut self, pos: u64) -> Option<&mut SmallEntry> {
+        let at = pos.checked_sub(self.start())?;
+        self.entries.get_mut(usize::try_from(at).ok()?)
+    }
+}
+
+/// A queue's live objects: count and charged bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
     len: usize,
     bytes: u64,
+}
+
+impl Totals {
+    #[inline]
+    fn add(&mut self, size: u32) {
+        self.len += 1;
+        self.bytes += u64::from(size);
+    }
+
+    #[inline]
+    fn sub(&mut self, size: u32) {
+        self.len = self.len.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(u64::from(size));
+    }
 }
 
 /// S3-FIFO over nodes `N` ([`ObjectNode`] in object mode, [`ByteNode`] in byte mode).
@@ -154,9 +187,13 @@ struct Queue {
 pub(crate) struct S3Fifo<N> {
     /// Small, main and ghost objects (a key is in at most one queue).
     slots: Slots<N>,
-    small: Queue,
-    main: Queue,
-    ghost: Queue,
+    small: SmallRing,
+    main: Ring,
+    /// `(key, small position)` of each ghost, oldest first (stale entries included).
+    ghost: VecDeque<(u64, u64)>,
+    small_live: Totals,
+    main_live: Totals,
+    ghost_live: Totals,
     capacity: Capacity,
     small_cap: u64,
     main_cap: u64,
@@ -188,9 +225,12 @@ impl<N: S3Node> S3Fifo<N> {
                     .objects_hint()
                     .saturating_add(share(capacity.objects_hint(), params.ghost_size_ratio)),
             ),
-            small: Queue::default(),
-            main: Queue::default(),
-            ghost: Queue::default(),
+            small: SmallRing::default(),
+            main: Ring::default(),
+            ghost: VecDeque::new(),
+            small_live: Totals::default(),
+            main_live: Totals::default(),
+            ghost_live: Totals::default(),
             capacity,
             small_cap,
             main_cap: capacity.amount.saturating_sub(small_cap),
@@ -207,77 +247,29 @@ impl<N: S3Node> S3Fifo<N> {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.heap_bytes()
-            + self.small.ring.heap_bytes()
-            + self.main.ring.heap_bytes()
-            + self.ghost.ring.heap_bytes()
+            + self.small.entries.capacity() * size_of::<SmallEntry>()
+            + self.main.heap_bytes()
+            + self.ghost.capacity() * 16
     }
 
+    /// Appends `key` (of `size`) to main with CLOCK counter `freq`; returns the node's tag.
     #[inline]
-    fn queue(&self, q: u8) -> &Queue {
-        match q {
-            SMALL => &self.small,
-            MAIN => &self.main,
-            _ => &self.ghost,
-        }
+    fn push_main(&mut self, key: u64, size: u32, freq: u64) -> u64 {
+        self.main_live.add(size);
+        IN_MAIN | (freq << FREQ_SHIFT) | u64::from(self.main.push(key))
     }
 
-    #[inline]
-    fn queue_mut(&mut self, q: u8) -> &mut Queue {
-        match q {
-            SMALL => &mut self.small,
-            MAIN => &mut self.main,
-            _ => &mut self.ghost,
-        }
-    }
-
-    /// Appends `key` (of `size`) to queue `q`; returns its entry's number.
-    #[inline]
-    fn enqueue(&mut self, q: u8, key: u64, size: u32) -> u32 {
-        let queue = self.queue_mut(q);
-        queue.len += 1;
-        queue.bytes += u64::from(size);
-        queue.ring.push(key)
-    }
-
-    /// Takes the node at slot `i` off its queue's totals (its ring entry becomes stale).
-    #[inline]
-    fn leave(&mut self, i: usize) {
-        let Some(&n) = self.slots.get(i) else {
-            return;
-        };
-        let queue = self.queue_mut(n.queue());
-        queue.len = queue.len.saturating_sub(1);
-        queue.bytes = queue.bytes.saturating_sub(u64::from(n.size()));
-    }
-
-    /// Moves the node at slot `i` to the back of queue `q` (its own queue too).
-    fn requeue(&mut self, i: usize, q: u8) {
-        self.leave(i);
-        let Some(&n) = self.slots.get(i) else {
-            return;
-        };
-        let pos = self.enqueue(q, n.key(), n.size());
-        if let Some(node) = self.slots.get_mut(i) {
-            node.set_queue(q);
-            node.set_pos(pos);
-        }
-        self.after_push(q);
-    }
-
-    /// Removes the node at slot `i` from its queue and the table.
-    fn drop_node(&mut self, i: usize) {
-        self.leave(i);
-        self.slots.remove(i);
-    }
-
-    /// Pops queue `q`'s oldest live entry (skipping stale ones): the slot of its node, which
-    /// the caller then moves to a queue or drops.
-    fn pop_live(&mut self, q: u8) -> Option<usize> {
-        while let Some((key, pos)) = self.queue_mut(q).ring.pop() {
+    /// Pops main's oldest live entry (skipping stale ones): the slot of its node.
+    fn pop_main(&mut self) -> Option<usize> {
+        while let Some((key, pos)) = self.main.pop() {
+            // The loop may pop the next entry too: start loading its node now.
+            if let Some(next) = self.main.front() {
+                std::hint::black_box(self.slots.touch(next));
+            }
             if let Some(i) = self.slots.find(key)
                 && let Some(n) = self.slots.get(i)
-                && n.queue() == q
-                && n.pos() == pos
+                && n.tag() & IN_MAIN != 0
+                && n.tag() & MAIN_POS_MASK == u64::from(pos)
             {
                 return Some(i);
             }
@@ -286,94 +278,172 @@ impl<N: S3Node> S3Fifo<N> {
     }
 
     #[inline]
-    fn after_push(&mut self, q: u8) {
-        let queue = self.queue(q);
-        if needs_compaction(queue.ring.len(), queue.len) {
-            self.compact(q);
+    fn after_push_main(&mut self) {
+        if needs_compaction(self.main.len(), self.main_live.len) {
+            self.compact_main();
         }
     }
 
-    /// Drops queue `q`'s stale ring entries (renumbering the live ones, in order).
+    /// Drops main's stale ring entries (renumbering the live ones, in order).
     #[cold]
-    fn compact(&mut self, q: u8) {
-        for (key, pos) in self.queue_mut(q).ring.drain() {
-            if let Some(i) = self.slots.find(key)
-                && let Some(&n) = self.slots.get(i)
-                && n.queue() == q
-                && n.pos() == pos
+    fn compact_main(&mut self) {
+        for (key, pos) in self.main.drain() {
+            if let Some((_, n)) = self.slots.find_mut(key)
+                && n.tag() & IN_MAIN != 0
+                && n.tag() & MAIN_POS_MASK == u64::from(pos)
             {
-                let pos = self.queue_mut(q).ring.push(key);
-                if let Some(n) = self.slots.get_mut(i) {
-                    n.set_pos(pos);
-                }
+                let pos = self.main.push(key);
+                n.set_tag((n.tag() & !MAIN_POS_MASK) | u64::from(pos));
             }
         }
+    }
+
+    /// Drops the small ring's dead entries (renumbering the live ones, in order; ghosts keep
+    /// their older positions, so they stay ghosts).
+    #[cold]
+    fn compact_small(&mut self) {
+        let entries = std::mem::take(&mut self.small.entries);
+        for e in entries {
+            if e.dead {
+                continue;
+            }
+            let pos = self.small.pushed;
+            self.small.entries.push_back(e);
+            self.small.pushed += 1;
+            if let Some((_, n)) = self.slots.find_mut(e.key) {
+                n.set_tag(pos);
+            }
+        }
+    }
+
+    /// Drops the ghost FIFO's stale entries (ghosts since requested again).
+    #[cold]
+    fn compact_ghost(&mut self) {
+        let slots = &self.slots;
+        self.ghost.retain(|&(key, pos)| {
+            slots
+                .find(key)
+                .and_then(|i| slots.get(i))
+                .is_some_and(|n| n.tag() == pos)
+        });
     }
 
     /// Evicts one object (moving others between queues on the way). False if nothing is cached.
     fn evict_one(&mut self) -> bool {
         self.has_evicted = true;
-        if self.queue(MAIN).bytes > self.main_cap || self.queue(SMALL).bytes == 0 {
+        let evicted = if self.main_live.bytes > self.main_cap || self.small_live.bytes == 0 {
             self.evict_main()
         } else {
             self.evict_small();
             true
+        };
+        self.warm_fronts();
+        evicted
+    }
+
+    /// Loads the table lines of the nodes the next eviction will read first (main's and the
+    /// ghost's oldest entries, and small's when it will move to main), so that their cache
+    /// misses overlap the requests before it instead of stalling it one after another. Plain
+    /// loads (safe Rust has no prefetch); the values mean nothing.
+    #[inline]
+    fn warm_fronts(&self) {
+        if let Some(key) = self.main.front() {
+            std::hint::black_box(self.slots.touch(key));
+        }
+        if let Some(&(key, _)) = self.ghost.front() {
+            std::hint::black_box(self.slots.touch(key));
+        }
+        if let Some(e) = self.small.entries.front()
+            && e.freq >= self.params.move_to_main_threshold
+        {
+            std::hint::black_box(self.slots.touch(e.key));
         }
     }
 
     fn evict_small(&mut self) {
-        while self.queue(SMALL).bytes > 0 {
-            let Some(i) = self.pop_live(SMALL) else {
+        while self.small_live.bytes > 0 {
+            let Some((pos, e)) = self.small.pop() else {
                 return;
             };
-            let Some(node) = self.slots.get_mut(i) else {
-                return;
-            };
-            if node.freq() >= self.params.move_to_main_threshold {
-                node.set_freq(0);
-                self.requeue(i, MAIN);
+            if e.dead {
+                continue;
+            }
+            self.small_live.sub(e.size);
+            if e.freq >= self.params.move_to_main_threshold {
+                let tag = self.push_main(e.key, e.size, 0);
+                if let Some((_, node)) = self.slots.find_mut(e.key) {
+                    node.set_tag(tag);
+                }
+                self.after_push_main();
             } else {
-                let size = node.size();
-                self.remember_in_ghost(i, size);
+                self.remember_in_ghost(e.key, pos, e.size);
                 return;
             }
         }
     }
 
-    /// Turns small-queue slot `i` (just popped) into a ghost entry, or removes it.
-    fn remember_in_ghost(&mut self, i: usize, size: u32) {
-        let size = u64::from(size);
-        if self.ghost_cap == 0 || size > self.ghost_cap {
-            self.drop_node(i);
+    /// `key` (of `size`) just left the small queue from position `pos`: its node stays as a
+    /// ghost, or is removed when there is no room for ghosts.
+    fn remember_in_ghost(&mut self, key: u64, pos: u64, size: u32) {
+        if self.ghost_cap == 0 || u64::from(size) > self.ghost_cap {
+            if let Some(i) = self.slots.find(key) {
+                self.slots.remove(i);
+            }
             return;
         }
-        if let Some(node) = self.slots.get_mut(i) {
-            node.set_freq(0);
+        self.ghost.push_back((key, pos));
+        self.ghost_live.add(size);
+        if needs_compaction(self.ghost.len(), self.ghost_live.len) {
+            self.compact_ghost();
         }
-        self.requeue(i, GHOST);
         // The new ghost is the newest entry and fits on its own, so older ones go first.
-        while self.queue(GHOST).bytes > self.ghost_cap {
-            let Some(old) = self.pop_live(GHOST) else {
+        while self.ghost_live.bytes > self.ghost_cap {
+            if !self.pop_ghost() {
                 break;
-            };
-            self.drop_node(old);
+            }
         }
     }
 
+    /// Forgets the oldest ghost (skipping stale entries); false if there is none.
+    fn pop_ghost(&mut self) -> bool {
+        while let Some((key, pos)) = self.ghost.pop_front() {
+            if let Some(&(next, _)) = self.ghost.front() {
+                std::hint::black_box(self.slots.touch(next));
+            }
+            if let Some(i) = self.slots.find(key)
+                && let Some(n) = self.slots.get(i)
+                && n.tag() == pos
+            {
+                self.ghost_live.sub(n.size());
+                self.slots.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
     fn evict_main(&mut self) -> bool {
-        while self.queue(MAIN).bytes > 0 {
-            let Some(i) = self.pop_live(MAIN) else {
+        while self.main_live.bytes > 0 {
+            let Some(i) = self.pop_main() else {
                 return false;
             };
             let Some(node) = self.slots.get_mut(i) else {
                 return false;
             };
-            if node.freq() >= 1 {
+            let tag = node.tag();
+            let size = node.size();
+            if tag & FREQ_MASK != 0 {
                 // Reinsert at the back: CLOCK with a 2-bit counter.
-                node.set_freq(node.freq().min(3) - 1);
-                self.requeue(i, MAIN);
+                let key = node.key();
+                self.main_live.sub(size);
+                let tag = self.push_main(key, size, ((tag & FREQ_MASK) >> FREQ_SHIFT) - 1);
+                if let Some(node) = self.slots.get_mut(i) {
+                    node.set_tag(tag);
+                }
+                self.after_push_main();
             } else {
-                self.drop_node(i);
+                self.main_live.sub(size);
+                self.slots.remove(i);
                 return true;
             }
         }
@@ -386,11 +456,22 @@ impl<N: S3Node> Cache for S3Fifo<N> {
     fn access(&mut self, key: u64, size: u32) -> bool {
         let mut hit_on_ghost = false;
         if let Some((i, node)) = self.slots.find_mut(key) {
-            if node.queue() != GHOST {
-                node.set_freq(node.freq().saturating_add(1));
+            let tag = node.tag();
+            if tag & IN_MAIN != 0 {
+                if tag & FREQ_MASK != FREQ_MASK {
+                    node.set_tag(tag + FREQ_ONE);
+                }
                 return true;
             }
-            self.drop_node(i);
+            if tag >= self.small.start() {
+                if let Some(e) = self.small.get_mut(tag) {
+                    e.freq = e.freq.saturating_add(1);
+                }
+                return true;
+            }
+            // A ghost: it goes to main below.
+            self.ghost_live.sub(node.size());
+            self.slots.remove(i);
             hit_on_ghost = true;
         }
         let size = self.capacity.charge(size);
@@ -398,7 +479,7 @@ impl<N: S3Node> Cache for S3Fifo<N> {
         if size64 > self.small_cap || size64 > self.capacity.amount {
             return false;
         }
-        while self.small.bytes + self.main.bytes + size64 > self.capacity.amount {
+        while self.small_live.bytes + self.main_live.bytes + size64 > self.capacity.amount {
             if !self.evict_one() {
                 break;
             }
@@ -409,12 +490,20 @@ impl<N: S3Node> Cache for S3Fifo<N> {
             // libCacheSim refuses an object exactly the small queue's size (after evicting).
             return false;
         } else {
-            !self.has_evicted && self.small.bytes >= self.small_cap
+            !self.has_evicted && self.small_live.bytes >= self.small_cap
         };
-        let queue = if to_main { MAIN } else { SMALL };
-        let pos = self.enqueue(queue, key, size);
-        self.slots.insert(N::new(key, pos, size, queue));
-        self.after_push(queue);
+        if to_main {
+            let tag = self.push_main(key, size, 0);
+            self.slots.insert(N::new(key, tag, size));
+            self.after_push_main();
+        } else {
+            let pos = self.small.push(key, size);
+            self.small_live.add(size);
+            self.slots.insert(N::new(key, pos, size));
+            if needs_compaction(self.small.entries.len(), self.small_live.len) {
+                self.compact_small();
+            }
+        }
         false
     }
 
@@ -422,26 +511,38 @@ impl<N: S3Node> Cache for S3Fifo<N> {
         self.slots
             .find(key)
             .and_then(|i| self.slots.get(i))
-            .is_some_and(|n| n.queue() != GHOST)
+            .is_some_and(|n| n.tag() & IN_MAIN != 0 || n.tag() >= self.small.start())
     }
 
     fn remove(&mut self, key: u64) -> bool {
         let Some(i) = self.slots.find(key) else {
             return false;
         };
-        if self.slots.get(i).is_none_or(|n| n.queue() == GHOST) {
+        let Some(&n) = self.slots.get(i) else {
+            return false;
+        };
+        let tag = n.tag();
+        if tag & IN_MAIN != 0 {
+            // Its main ring entry is now stale.
+            self.main_live.sub(n.size());
+        } else if tag >= self.small.start() {
+            if let Some(e) = self.small.get_mut(tag) {
+                e.dead = true;
+            }
+            self.small_live.sub(n.size());
+        } else {
             return false;
         }
-        self.drop_node(i);
+        self.slots.remove(i);
         true
     }
 
     fn len(&self) -> usize {
-        self.small.len + self.main.len
+        self.small_live.len + self.main_live.len
     }
 
     fn used(&self) -> u64 {
-        self.small.bytes + self.main.bytes
+        self.small_live.bytes + self.main_live.bytes
     }
 
     fn capacity(&self) -> Capacity {
@@ -456,7 +557,10 @@ impl<N: S3Node> Cache for S3Fifo<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
+
+    const SMALL: u8 = 0;
+    const MAIN: u8 = 1;
+    const GHOST: u8 = 2;
 
     /// libCacheSim's S3-FIFO written plainly: three lists (front = oldest) searched linearly.
     struct Reference {
@@ -620,10 +724,18 @@ mod tests {
                 reference.queues[0].len() + reference.queues[1].len()
             );
             assert_eq!(s3.used(), reference.bytes(SMALL) + reference.bytes(MAIN));
-            for q in [SMALL, MAIN, GHOST] {
-                assert_eq!(s3.queue(q).len, reference.queues[usize::from(q)].len());
-                longest_ring = longest_ring.max(s3.queue(q).ring.len());
+            for (q, live) in [
+                (SMALL, s3.small_live),
+                (MAIN, s3.main_live),
+                (GHOST, s3.ghost_live),
+            ] {
+                assert_eq!(live.len, reference.queues[usize::from(q)].len());
+                assert_eq!(live.bytes, reference.bytes(q));
             }
+            longest_ring = longest_ring
+                .max(s3.small.entries.len())
+                .max(s3.main.len())
+                .max(s3.ghost.len());
         }
         assert!(longest_ring <= 8 * 300 + 4096);
     }
@@ -640,7 +752,7 @@ mod tests {
                 assert_eq!(s3.remove(key), reference.remove(key));
             }
         }
-        assert!(s3.small.ring.len() + s3.main.ring.len() <= 2 * (8 * 50 + 4096));
+        assert!(s3.small.entries.len() + s3.main.len() <= 2 * (8 * 50 + 4096));
         for key in 0..3_000 {
             assert_eq!(s3.access(key, 1), reference.access(key, 1), "key {key}");
         }

@@ -249,6 +249,12 @@ impl Ring {
         Some((key, pos))
     }
 
+    /// The oldest entry's key (stale or not), without removing it.
+    #[inline]
+    pub(crate) fn front(&self) -> Option<u64> {
+        self.keys.front().copied()
+    }
+
     /// Entries, stale ones included.
     #[inline]
     pub(crate) fn len(&self) -> usize {
