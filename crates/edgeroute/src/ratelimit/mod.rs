@@ -176,6 +176,13 @@ pub trait CounterStore: Send + Sync {
     /// Counts and decides one request.
     fn check(&self, query: &RateCheck) -> RateOutcome;
 
+    /// A hint that `key` will be checked soon (for example a per-client rule's key, known as
+    /// soon as the client address is): a store may start loading the key's counter so that
+    /// its wait overlaps other work. Changes no count and no answer. The default does nothing.
+    fn prefetch(&self, key: CounterKey) {
+        let _ = key;
+    }
+
     /// Number of keys currently held (for metrics and tests); `None` if unknown.
     fn key_count(&self) -> Option<usize> {
         None
