@@ -52,7 +52,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
-use crate::proxy::{ForwardError, UpBody, UpstreamClient};
+use crate::proxy::{ForwardError, Target, UpBody, UpstreamClient};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,8 +117,8 @@ struct Gateway {
     engine: Option<Arc<Engine>>,
     /// Looked up per routed request: foldhash, not the standard library's SipHash (about 100
     /// instructions per lookup of an endpoint name).
-    resolve: HashMap<String, SocketAddr, foldhash::fast::FixedState>,
-    upstream: Option<SocketAddr>,
+    resolve: HashMap<String, Target, foldhash::fast::FixedState>,
+    upstream: Option<Target>,
     client: UpstreamClient,
     clock: MonotonicClock,
     upstream_timeout: Duration,
@@ -206,8 +206,8 @@ impl Gateway {
             Some(name) => match self
                 .resolve
                 .get(name)
-                .copied()
-                .or_else(|| name.parse().ok())
+                .cloned()
+                .or_else(|| name.parse().ok().and_then(Target::new))
             {
                 Some(addr) => addr,
                 None => {
@@ -218,8 +218,8 @@ impl Gateway {
                     );
                 }
             },
-            None => match self.upstream {
-                Some(a) => a,
+            None => match &self.upstream {
+                Some(a) => a.clone(),
                 None => {
                     return text(
                         StatusCode::MISDIRECTED_REQUEST,
@@ -352,8 +352,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let gateway = Arc::new(Gateway {
         engine: engine.clone(),
-        resolve: args.resolve.iter().cloned().collect(),
-        upstream: args.upstream,
+        resolve: args
+            .resolve
+            .iter()
+            .filter_map(|(name, addr)| Some((name.clone(), Target::new(*addr)?)))
+            .collect(),
+        upstream: args.upstream.and_then(Target::new),
         client: proxy::client(Duration::from_millis(args.connect_timeout_ms)),
         clock,
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),

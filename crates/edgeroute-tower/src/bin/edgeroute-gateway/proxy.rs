@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
@@ -68,21 +69,41 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Sends `parts` + `body` to `addr` and returns the upstream's response head and streaming body.
+/// An upstream address and its URI authority, written once (not per request).
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    authority: Authority,
+}
+
+impl Target {
+    pub(crate) fn new(addr: SocketAddr) -> Option<Self> {
+        Some(Target {
+            authority: addr.to_string().parse().ok()?,
+        })
+    }
+}
+
+/// Sends `parts` + `body` to `target` and returns the upstream's response head and streaming
+/// body.
 pub(crate) async fn forward(
     client: &UpstreamClient,
-    addr: SocketAddr,
+    target: Target,
     peer: IpAddr,
     mut parts: http::request::Parts,
     body: UpBody,
 ) -> Result<Response<Incoming>, ForwardError> {
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", http::uri::PathAndQuery::as_str);
-    let uri: Uri = format!("http://{addr}{path}")
-        .parse()
-        .map_err(|_| ForwardError::BadRequest)?;
+    // The upstream URI from its parts: the target's authority and the request's own path and
+    // query (a reference count each), no formatting and no parsing.
+    let path = match parts.uri.path_and_query() {
+        Some(p) if p.as_str().starts_with('/') => p.clone(),
+        Some(_) => return Err(ForwardError::BadRequest),
+        None => PathAndQuery::from_static("/"),
+    };
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(target.authority);
+    uri.path_and_query = Some(path);
+    let uri = Uri::from_parts(uri).map_err(|_| ForwardError::BadRequest)?;
     // Keep the client's Host (origins route on it); HTTP/1.0 requests without one get the
     // upstream address.
     if !parts.headers.contains_key(header::HOST)
@@ -107,13 +128,22 @@ pub(crate) async fn forward(
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    use std::io::Write as _;
     let name = HeaderName::from_static("x-forwarded-for");
-    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
+    // Written into the buffer the value keeps (one allocation, no copy into a `HeaderValue`).
+    let mut value = Vec::with_capacity(64);
+    match headers.get(&name).and_then(|v| v.to_str().ok()) {
         // A hostile, huge chain is replaced rather than grown.
-        Some(prev) if prev.len() < 4096 => format!("{prev}, {peer}"),
-        _ => peer.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+        Some(prev) if prev.len() < 4096 => {
+            value.reserve(prev.len());
+            value.extend_from_slice(prev.as_bytes());
+            value.extend_from_slice(b", ");
+        }
+        _ => {}
+    }
+    if write!(value, "{peer}").is_ok()
+        && let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value))
+    {
         headers.insert(name, v);
     }
 }
