@@ -76,8 +76,10 @@
 //! it by `u32` slot numbers, so a lookup lands on the node itself. LRU and S3-FIFO keep no
 //! links at all: their order is a ring of keys per queue (a node records which entry is its
 //! current one; older entries are skipped when popped), so a hit touches one node (LRU: 16
-//! bytes, four to a cache line) and moving an object to the back of a queue is one push. Once
-//! the cache has reached its working size a request allocates nothing but ring growth.
+//! bytes, four to a cache line) and moving an object to the back of a queue is one push.
+//! S3-FIFO's small-queue ring carries each object's size and hit count, so evicting from it
+//! reads no node, and an object that leaves it for the ghost queue keeps its node unchanged.
+//! Once the cache has reached its working size a request allocates nothing but ring growth.
 //! [`PolicyCache`] dispatches by `match`, not through a vtable.
 
 mod clock;
