@@ -81,6 +81,10 @@ const MITIGATION_MASK: u128 = (1 << 20) - 1;
 /// # Concurrency
 /// The shards (up to 64, each on its own cache line) are each behind a mutex, chosen by the
 /// top bits of the key hash; a check holds one lock for the time of one or two cache misses.
+/// [`CounterStore::prefetch`] loads a key's first bucket under its shard's lock if that is
+/// free at once (a busy shard is skipped), so that the miss of a check to come overlaps
+/// other work: with two keys per client, both prefetched before either is checked, a check
+/// at one million keys measured 173 instead of 247 ns (crate README).
 pub struct MemoryCounterStore {
     shards: Box<[Locked]>,
     /// Buckets per shard.
@@ -698,8 +702,10 @@ impl CounterStore for MemoryCounterStore {
         let (high, low) = ((key >> 32) as u32, key as u32);
         let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
         let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
-        if let Some(Locked(shard)) = self.shards.get(shard_index) {
-            let guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        // A hint never waits: a shard locked by another thread (or poisoned) is skipped.
+        if let Some(Locked(shard)) = self.shards.get(shard_index)
+            && let Ok(guard) = shard.try_lock()
+        {
             // A load of the line's first byte (kept by `black_box`) brings it into the cache.
             std::hint::black_box(
                 guard
@@ -1044,6 +1050,10 @@ mod tests {
                 s.spawn(move || {
                     for round in 0..5u64 {
                         for (i, &k) in keys.iter().enumerate() {
+                            // Hints from one thread, on keys others are counting.
+                            if t == 0 {
+                                store.prefetch(CounterKey(k));
+                            }
                             if (i as u64 + t + round).is_multiple_of(2) {
                                 store.check(&RateCheck {
                                     limit: None,
