@@ -1,6 +1,7 @@
 //! The in-process counter store: a fixed-size, sharded, two-choice set-associative table of
 //! 16-byte slots, four to a 64-byte bucket (one cache line).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use super::{CounterKey, CounterStore, RateCheck, RateOutcome, WindowState};
@@ -89,7 +90,15 @@ pub struct MemoryCounterStore {
     shards: Box<[Locked]>,
     /// Buckets per shard.
     buckets: u64,
+    /// Set once some shard holds its share of [`PREFETCH_FROM_KEYS`]: from then on a check's
+    /// line is usually not in a CPU cache, and prefetching it pays (never cleared: the table
+    /// does not shrink).
+    large: AtomicBool,
 }
+
+/// Held keys from which [`CounterStore::prefetch`] pays: 65,536 keys spread over the table's
+/// lines are about 1.2 MiB of them, more than a core's L2 and a fair share of a shared L3.
+const PREFETCH_FROM_KEYS: usize = 1 << 16;
 
 /// A shard on its own cache line (no false sharing between the locks of two shards).
 #[repr(align(64))]
@@ -506,7 +515,11 @@ impl MemoryCounterStore {
                 }))
             })
             .collect();
-        MemoryCounterStore { shards, buckets }
+        MemoryCounterStore {
+            shards,
+            buckets,
+            large: AtomicBool::new(false),
+        }
     }
 
     /// Number of slots (the effective key budget).
@@ -614,6 +627,9 @@ impl MemoryCounterStore {
             };
             let (bucket, w) = if let Some(r) = room {
                 shard.len += 1;
+                if shard.len.saturating_mul(self.shards.len()) >= PREFETCH_FROM_KEYS {
+                    self.large.store(true, Ordering::Relaxed);
+                }
                 r
             } else {
                 // Evict the least recently active candidate.
@@ -717,6 +733,10 @@ impl CounterStore for MemoryCounterStore {
         }
     }
 
+    fn prefetch_pays(&self) -> bool {
+        self.large.load(Ordering::Relaxed)
+    }
+
     fn key_count(&self) -> Option<usize> {
         Some(
             self.shards
@@ -756,6 +776,24 @@ mod tests {
         assert!(store.check(&q(7, 1, 3)).limited);
         assert!(!store.check(&q(8, 1, 3)).limited);
         assert_eq!(store.key_count(), Some(2));
+    }
+
+    #[test]
+    fn prefetch_pays_once_the_table_outgrows_the_caches() {
+        let store = MemoryCounterStore::new(MemoryCounterStore::DEFAULT_KEY_BUDGET);
+        let mut k = 0u64;
+        // Every shard below its share of the threshold: not yet.
+        while k < (PREFETCH_FROM_KEYS / 2) as u64 {
+            store.check(&q(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), 30, 5));
+            k += 1;
+        }
+        assert!(!store.prefetch_pays());
+        while k < 2 * PREFETCH_FROM_KEYS as u64 {
+            store.check(&q(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), 30, 5));
+            k += 1;
+        }
+        assert!(store.prefetch_pays());
+        assert!(!MemoryCounterStore::new(1_000).prefetch_pays());
     }
 
     #[test]

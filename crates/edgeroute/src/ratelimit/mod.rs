@@ -183,6 +183,14 @@ pub trait CounterStore: Send + Sync {
         let _ = key;
     }
 
+    /// Whether [`CounterStore::prefetch`] hints are worth their cost at the moment: a caller
+    /// may skip building the keys and calling it when this is `false`. The memory store answers
+    /// `true` once it holds more keys than CPU caches keep, so that a check usually waits for
+    /// memory. The default is `false` (a store whose `prefetch` does nothing).
+    fn prefetch_pays(&self) -> bool {
+        false
+    }
+
     /// Number of keys currently held (for metrics and tests); `None` if unknown.
     fn key_count(&self) -> Option<usize> {
         None
