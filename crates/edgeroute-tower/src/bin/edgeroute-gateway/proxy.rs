@@ -104,7 +104,8 @@ pub(crate) async fn forward(
     uri.authority = Some(target.authority);
     uri.path_and_query = Some(path);
     let uri = Uri::from_parts(uri).map_err(|_| ForwardError::BadRequest)?;
-    // Keep the client's Host (origins route on it); HTTP/1.0 requests without one get the
+    // Keep the client's Host (origins route on it). A request without one (HTTP/1.0) gets the
+    // authority of its absolute-form target if it has one; otherwise hyper's client sets the
     // upstream address.
     if !parts.headers.contains_key(header::HOST)
         && let Some(authority) = parts.uri.authority()
