@@ -522,6 +522,18 @@ impl MemoryCounterStore {
         }
     }
 
+    /// Where `key` lives: its mixed hash, its shard (chosen by the hash's high half) and its
+    /// first bucket in that shard (by the low half).
+    #[inline(always)]
+    fn home(&self, key: CounterKey) -> (u64, Option<&Locked>, usize) {
+        let key = mix(key.0);
+        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
+        let (high, low) = ((key >> 32) as u32, key as u32);
+        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
+        let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
+        (key, self.shards.get(shard_index), b1)
+    }
+
     /// Number of slots (the effective key budget).
     #[must_use]
     pub fn capacity(&self) -> usize {
@@ -693,13 +705,9 @@ impl std::fmt::Debug for MemoryCounterStore {
 
 impl CounterStore for MemoryCounterStore {
     fn check(&self, query: &RateCheck) -> RateOutcome {
-        let key = mix(query.key.0);
+        let (key, shard, b1) = self.home(query.key);
         let tag = tag_of(key);
-        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
-        let (high, low) = ((key >> 32) as u32, key as u32);
-        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
-        let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
-        let Some(Locked(shard)) = self.shards.get(shard_index) else {
+        let Some(Locked(shard)) = shard else {
             return RateOutcome::default();
         };
         let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -713,13 +721,9 @@ impl CounterStore for MemoryCounterStore {
     }
 
     fn prefetch(&self, key: CounterKey) {
-        let key = mix(key.0);
-        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
-        let (high, low) = ((key >> 32) as u32, key as u32);
-        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
-        let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
+        let (_, shard, b1) = self.home(key);
         // A hint never waits: a shard locked by another thread (or poisoned) is skipped.
-        if let Some(Locked(shard)) = self.shards.get(shard_index)
+        if let Some(Locked(shard)) = shard
             && let Ok(guard) = shard.try_lock()
         {
             // A load of the line's first byte (kept by `black_box`) brings it into the cache.
