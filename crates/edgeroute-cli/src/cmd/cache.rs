@@ -144,8 +144,8 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut cache = new_cache(&args.policy, capacity);
     let mut stats = CacheStats::default();
     let result = TraceReader::from_reader(source, options).and_then(|mut reader| {
-        // Parsed in batches, so the replay can touch each request's table slot a few
-        // requests ahead (PolicyCache::replay); the counts are those of one access per row.
+        // Parsed in batches, so the replay dispatches on the policy once per batch
+        // (PolicyCache::replay); the counts are those of one access per row.
         let mut batch: Vec<(u64, u32)> = Vec::with_capacity(BATCH);
         loop {
             batch.clear();
