@@ -52,11 +52,6 @@ impl Lru {
         }
     }
 
-    #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.slots.touch(key)
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.heap_bytes() + self.order.heap_bytes()
     }

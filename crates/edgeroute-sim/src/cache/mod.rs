@@ -293,16 +293,6 @@ macro_rules! dispatch {
 }
 
 impl PolicyCache {
-    /// Loads the table slot where `key` would be found and returns a word of it (the value
-    /// means nothing). Calling it a few requests ahead of [`Cache::access`] lets the memory
-    /// loads of several requests overlap (a plain load: it helps only when the caller has
-    /// other work to overlap it with).
-    #[inline]
-    #[must_use]
-    pub fn touch(&self, key: u64) -> u64 {
-        dispatch!(&self.inner, c => c.touch(key))
-    }
-
     /// Replays `requests` (`(key, size)`) in order and adds them to `stats`: the same hits
     /// and misses as calling [`Cache::access`] on each in turn, with one policy dispatch per
     /// batch. (Touching each request's slot a few requests early made the linked-list LRU

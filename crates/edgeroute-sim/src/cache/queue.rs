@@ -18,11 +18,6 @@ impl Fifo {
         }
     }
 
-    #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.table.touch(key)
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table.heap_bytes()
     }

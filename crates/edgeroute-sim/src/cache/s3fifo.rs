@@ -240,11 +240,6 @@ impl<N: S3Node> S3Fifo<N> {
         }
     }
 
-    #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.slots.touch(key)
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.heap_bytes()
             + self.small.entries.capacity() * size_of::<SmallEntry>()

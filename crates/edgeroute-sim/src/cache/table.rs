@@ -170,14 +170,6 @@ impl Table {
         (slot_hash(key) as usize) & self.mask
     }
 
-    /// Reads `key`'s home slot and returns a word of it, so that the slot's cache line is
-    /// loaded before the request for `key` is handled (a replay calls it a few requests
-    /// ahead; the loads of several requests then overlap instead of each waiting in turn).
-    #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.slots.get(self.home(key)).map_or(0, |n| n.key)
-    }
-
     /// The slot holding `key`, if any.
     #[inline]
     pub(crate) fn find(&self, key: u64) -> Option<u32> {

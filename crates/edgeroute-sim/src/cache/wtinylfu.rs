@@ -62,11 +62,6 @@ impl WTinyLfu {
         }
     }
 
-    #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.table.touch(key)
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table.heap_bytes() + self.sketch.heap_bytes()
     }
