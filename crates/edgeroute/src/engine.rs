@@ -265,19 +265,6 @@ impl Engine {
         let p: &Policy = &d.policy;
         // ---- 1. client identity ----
         let (who, trusted) = self.resolve(p, req);
-        // With a table larger than the CPU caches, start loading this client's counters (the
-        // `rate(..)` counts below and the rules keyed by `ip.src` alone, checked after the
-        // firewall) back to back, so that their cache misses overlap. A hint: nothing counts.
-        if self.store.prefetch_pays() {
-            for (_, prefix) in p.rate_periods.iter() {
-                self.store.prefetch(prefix.finish_with_ip(who.client_ip));
-            }
-            for rr in p.rate_rules.iter() {
-                if rr.enabled && matches!(&*rr.characteristics, [Characteristic::IpSrc]) {
-                    self.store.prefetch(rr.key.finish_with_ip(who.client_ip));
-                }
-            }
-        }
         trace!(
             t,
             Phase::Identity,

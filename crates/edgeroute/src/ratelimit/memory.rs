@@ -1,7 +1,6 @@
 //! The in-process counter store: a fixed-size, sharded, two-choice set-associative table of
 //! 16-byte slots, four to a 64-byte bucket (one cache line).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use super::{CounterKey, CounterStore, RateCheck, RateOutcome, WindowState};
@@ -81,24 +80,14 @@ const MITIGATION_MASK: u128 = (1 << 20) - 1;
 ///
 /// # Concurrency
 /// The shards (up to 64, each on its own cache line) are each behind a mutex, chosen by the
-/// top bits of the key hash; a check holds one lock for the time of one or two cache misses.
-/// [`CounterStore::prefetch`] loads a key's first bucket under its shard's lock if that is
-/// free at once (a busy shard is skipped), so that the miss of a check to come overlaps
-/// other work: with two keys per client, both prefetched before either is checked, a check
-/// at one million keys measured 173 instead of 247 ns (crate README).
+/// top bits of the key's place (see [`placed`]); a check holds one lock for the time of one
+/// or two cache misses. A client's per-IP keys share a shard and a first bucket, so the
+/// checks of one request usually miss the cache once between them.
 pub struct MemoryCounterStore {
     shards: Box<[Locked]>,
     /// Buckets per shard.
     buckets: u64,
-    /// Set once some shard holds its share of [`PREFETCH_FROM_KEYS`]: from then on a check's
-    /// line is usually not in a CPU cache, and prefetching it pays (never cleared: the table
-    /// does not shrink).
-    large: AtomicBool,
 }
-
-/// Held keys from which [`CounterStore::prefetch`] pays: 65,536 keys spread over the table's
-/// lines are about 1.2 MiB of them, more than a core's L2 and a fair share of a shared L3.
-const PREFETCH_FROM_KEYS: usize = 1 << 16;
 
 /// A shard on its own cache line (no false sharing between the locks of two shards).
 #[repr(align(64))]
@@ -292,6 +281,28 @@ fn tag_of(key: u64) -> u64 {
 #[inline]
 fn mix(key: u64) -> u64 {
     (key ^ (key >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Where a key lives and how it is told apart: `(word, place)`. Only the key's low half
+/// decides its place (its shard, from the top bits of `place`, and its first bucket, from the
+/// low 32 bits of `word`), so keys that share their low half share a shard and a first bucket:
+/// one cache line. [`crate::ratelimit::CounterKeyBuilder::finish_with_ip`] gives every per-IP
+/// key of one client the same low half, so a request's per-IP counters (its `rate(..)` counts
+/// and the rules keyed by `ip.src` alone) cost one cache miss, not one each. The tag (the
+/// high half of `word`, see [`tag_of`]) is a mix of the whole key, so such keys are told
+/// apart.
+#[inline]
+fn placed(key: u64) -> (u64, u32) {
+    // Two xorshift-multiply rounds (one multiply leaves the low bits of the result, which
+    // choose the bucket, depending on few input bits): keys whose low halves have structure
+    // (multiples of 4,096, say) still spread evenly.
+    let low = key & 0xffff_ffff;
+    let z = (low ^ (low >> 16)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let z = (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let place = (z >> 32) as u32;
+    // The bucket takes the bits below the shard's (rotated to the top for `scale`).
+    let word = (mix(key) & !0xffff_ffff) | u64::from(place.rotate_left(8));
+    (word, place)
 }
 
 /// The other bucket of a key with `tag` in `bucket`, among `n`: `h(tag) − bucket` modulo `n`,
@@ -515,22 +526,17 @@ impl MemoryCounterStore {
                 }))
             })
             .collect();
-        MemoryCounterStore {
-            shards,
-            buckets,
-            large: AtomicBool::new(false),
-        }
+        MemoryCounterStore { shards, buckets }
     }
 
-    /// Where `key` lives: its mixed hash, its shard (chosen by the hash's high half) and its
-    /// first bucket in that shard (by the low half).
+    /// Where `key` lives: its placed word (tag above, bucket below: see [`placed`]), its
+    /// shard and its first bucket in that shard.
     #[inline(always)]
     fn home(&self, key: CounterKey) -> (u64, Option<&Locked>, usize) {
-        let key = mix(key.0);
-        #[expect(clippy::cast_possible_truncation, reason = "halves of the key hash")]
-        let (high, low) = ((key >> 32) as u32, key as u32);
-        let shard_index = usize::try_from(scale(high, self.shards.len() as u64)).unwrap_or(0);
-        let b1 = usize::try_from(scale(low, self.buckets)).unwrap_or(0);
+        let (key, place) = placed(key.0);
+        let shard_index = usize::try_from(scale(place, self.shards.len() as u64)).unwrap_or(0);
+        #[expect(clippy::cast_possible_truncation, reason = "the placing half")]
+        let b1 = usize::try_from(scale(key as u32, self.buckets)).unwrap_or(0);
         (key, self.shards.get(shard_index), b1)
     }
 
@@ -639,9 +645,6 @@ impl MemoryCounterStore {
             };
             let (bucket, w) = if let Some(r) = room {
                 shard.len += 1;
-                if shard.len.saturating_mul(self.shards.len()) >= PREFETCH_FROM_KEYS {
-                    self.large.store(true, Ordering::Relaxed);
-                }
                 r
             } else {
                 // Evict the least recently active candidate.
@@ -720,27 +723,6 @@ impl CounterStore for MemoryCounterStore {
         }
     }
 
-    fn prefetch(&self, key: CounterKey) {
-        let (_, shard, b1) = self.home(key);
-        // A hint never waits: a shard locked by another thread (or poisoned) is skipped.
-        if let Some(Locked(shard)) = shard
-            && let Ok(guard) = shard.try_lock()
-        {
-            // A load of the line's first byte (kept by `black_box`) brings it into the cache.
-            std::hint::black_box(
-                guard
-                    .table
-                    .line(b1)
-                    .and_then(|line| line.first())
-                    .map(|slot| slot.first().copied()),
-            );
-        }
-    }
-
-    fn prefetch_pays(&self) -> bool {
-        self.large.load(Ordering::Relaxed)
-    }
-
     fn key_count(&self) -> Option<usize> {
         Some(
             self.shards
@@ -772,6 +754,39 @@ mod tests {
     }
 
     #[test]
+    fn a_clients_ip_keys_share_a_line_and_count_apart() {
+        let store = MemoryCounterStore::new(1 << 20);
+        let ip = std::net::IpAddr::from([81, 2, 69, 160]);
+        // More per-IP keys than a bucket has ways: the extra ones go to their other buckets.
+        let keys: Vec<CounterKey> = (0..7u32)
+            .map(|i| CounterKey::builder("rule", 60 + i).finish_with_ip(ip))
+            .collect();
+        let (_, shard0, b0) = store.home(keys[0]);
+        for &k in &keys {
+            let (_, shard, b1) = store.home(k);
+            assert!(std::ptr::eq(shard.unwrap(), shard0.unwrap()));
+            assert_eq!(b1, b0);
+        }
+        for (n, &k) in keys.iter().enumerate() {
+            for _ in 0..=n {
+                let _ = store.check(&RateCheck {
+                    key: k,
+                    ..q(0, 1, 100)
+                });
+            }
+        }
+        for (n, &k) in keys.iter().enumerate() {
+            let o = store.check(&RateCheck {
+                key: k,
+                count: false,
+                ..q(0, 1, 100)
+            });
+            assert_eq!(o.estimate as usize, n + 1, "key {n}");
+        }
+        assert_eq!(store.key_count(), Some(keys.len()));
+    }
+
+    #[test]
     fn counts_per_key() {
         let store = MemoryCounterStore::new(4096);
         for _ in 0..3 {
@@ -780,48 +795,6 @@ mod tests {
         assert!(store.check(&q(7, 1, 3)).limited);
         assert!(!store.check(&q(8, 1, 3)).limited);
         assert_eq!(store.key_count(), Some(2));
-    }
-
-    #[test]
-    fn prefetch_pays_once_the_table_outgrows_the_caches() {
-        let store = MemoryCounterStore::new(MemoryCounterStore::DEFAULT_KEY_BUDGET);
-        let mut k = 0u64;
-        // Every shard below its share of the threshold: not yet.
-        while k < (PREFETCH_FROM_KEYS / 2) as u64 {
-            store.check(&q(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), 30, 5));
-            k += 1;
-        }
-        assert!(!store.prefetch_pays());
-        while k < 2 * PREFETCH_FROM_KEYS as u64 {
-            store.check(&q(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), 30, 5));
-            k += 1;
-        }
-        assert!(store.prefetch_pays());
-        assert!(!MemoryCounterStore::new(1_000).prefetch_pays());
-    }
-
-    #[test]
-    fn prefetch_changes_no_count_and_no_answer() {
-        // The same checks on two stores, one of them prefetching every key (held or not, in
-        // its first bucket or its second) before and after each check: same answers, same keys.
-        let (plain, hinted) = (
-            MemoryCounterStore::new(3_000),
-            MemoryCounterStore::new(3_000),
-        );
-        for round in 0..4u64 {
-            for k in 0..3_000u64 {
-                let key = k.wrapping_mul(0x2545_f491_4f6c_dd1d);
-                let query = q(key, 30 + round, 3);
-                hinted.prefetch(CounterKey(key));
-                hinted.prefetch(CounterKey(key ^ 1));
-                assert_eq!(plain.check(&query), hinted.check(&query), "{k} {round}");
-                hinted.prefetch(CounterKey(key));
-            }
-        }
-        assert_eq!(plain.key_count(), hinted.key_count());
-        let empty = MemoryCounterStore::new(64);
-        empty.prefetch(CounterKey(5));
-        assert_eq!(empty.key_count(), Some(0));
     }
 
     #[test]
@@ -963,7 +936,7 @@ mod tests {
         {
             let Locked(shard) = &store.shards[0];
             let mut g = shard.lock().unwrap();
-            let key = mix(big.key.0);
+            let (key, _) = placed(big.key.0);
             #[expect(clippy::cast_possible_truncation, reason = "test")]
             let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
             let s = WindowState {
@@ -989,7 +962,7 @@ mod tests {
         let store = MemoryCounterStore::new(64);
         let mut q = q(4, 5, 1);
         q.limit = None;
-        let key = mix(q.key.0);
+        let (key, _) = placed(q.key.0);
         #[expect(clippy::cast_possible_truncation, reason = "test")]
         let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
         let Locked(shard) = &store.shards[0];
@@ -1092,10 +1065,6 @@ mod tests {
                 s.spawn(move || {
                     for round in 0..5u64 {
                         for (i, &k) in keys.iter().enumerate() {
-                            // Hints from one thread, on keys others are counting.
-                            if t == 0 {
-                                store.prefetch(CounterKey(k));
-                            }
                             if (i as u64 + t + round).is_multiple_of(2) {
                                 store.check(&RateCheck {
                                     limit: None,

@@ -116,23 +116,32 @@ impl CounterKeyBuilder {
     /// without copying the hash state. IPv4-mapped IPv6 addresses count as their IPv4 address.
     /// For one prefix, distinct IPv4 addresses always get distinct keys.
     ///
+    /// The key's low 32 bits are a hash of the address alone and its high 32 bits a hash of
+    /// the prefix and the address: every per-IP key of one client shares its low half, which
+    /// is what places a key in [`MemoryCounterStore`] (one cache line for all of a client's
+    /// per-IP counters).
+    ///
     /// This is its own key derivation: it differs from adding the address's bytes with
     /// [`CounterKeyBuilder::add`], so a counter must always be keyed the same way.
     #[must_use]
     #[inline]
     pub fn finish_with_ip(&self, ip: std::net::IpAddr) -> CounterKey {
+        const HIGH: u64 = !0xffff_ffff;
         match ip.to_canonical() {
             std::net::IpAddr::V4(a) => {
-                CounterKey(mul_xorshift(self.key ^ u64::from(a.to_bits()), IPV4_MUL))
+                let bits = a.to_bits();
+                // A bijection of the address (an odd multiplier; stores mix it further).
+                let place = bits.wrapping_mul(0x9e37_79b1);
+                let id = mul_xorshift(self.key ^ u64::from(bits), IPV4_MUL);
+                CounterKey((id & HIGH) | u64::from(place))
             }
             std::net::IpAddr::V6(a) => {
                 let bits = a.to_bits();
                 #[expect(clippy::cast_possible_truncation, reason = "halves of the address")]
                 let (high, low) = ((bits >> 64) as u64, bits as u64);
-                CounterKey(mul_xorshift(
-                    mul_xorshift(self.key ^ high, IPV6_MUL) ^ low,
-                    IPV6_MUL,
-                ))
+                let place = mul_xorshift(mul_xorshift(high, IPV6_MUL) ^ low, IPV6_MUL) >> 32;
+                let id = mul_xorshift(mul_xorshift(self.key ^ high, IPV6_MUL) ^ low, IPV6_MUL);
+                CounterKey((id & HIGH) | place)
             }
         }
     }
@@ -175,21 +184,6 @@ pub struct RateOutcome {
 pub trait CounterStore: Send + Sync {
     /// Counts and decides one request.
     fn check(&self, query: &RateCheck) -> RateOutcome;
-
-    /// A hint that `key` will be checked soon (for example a per-client rule's key, known as
-    /// soon as the client address is): a store may start loading the key's counter so that
-    /// its wait overlaps other work. Changes no count and no answer. The default does nothing.
-    fn prefetch(&self, key: CounterKey) {
-        let _ = key;
-    }
-
-    /// Whether [`CounterStore::prefetch`] hints are worth their cost at the moment: a caller
-    /// may skip building the keys and calling it when this is `false`. The memory store answers
-    /// `true` once it holds more keys than CPU caches keep, so that a check usually waits for
-    /// memory. The default is `false` (a store whose `prefetch` does nothing).
-    fn prefetch_pays(&self) -> bool {
-        false
-    }
 
     /// Number of keys currently held (for metrics and tests); `None` if unknown.
     fn key_count(&self) -> Option<usize> {
@@ -469,6 +463,35 @@ mod tests {
         q.count = false;
         assert!(s.apply(&q).limited);
         assert_eq!(s.current, 5);
+    }
+
+    #[test]
+    fn a_clients_ip_keys_share_their_low_half_and_differ_above_it() {
+        use std::net::IpAddr;
+        let rules = [
+            CounterKey::builder("rate", 60),
+            CounterKey::builder("edge-worker", 60),
+            CounterKey::builder("edge-worker", 10),
+        ];
+        for ip in [
+            IpAddr::from([81, 2, 69, 160]),
+            IpAddr::from([0, 0, 0, 0]),
+            "2001:db8::7".parse().unwrap(),
+        ] {
+            let keys: Vec<u64> = rules.iter().map(|r| r.finish_with_ip(ip).0).collect();
+            for k in &keys {
+                assert_eq!(k & 0xffff_ffff, keys[0] & 0xffff_ffff, "{ip}");
+            }
+            let mut high: Vec<u64> = keys.iter().map(|k| k >> 32).collect();
+            high.sort_unstable();
+            high.dedup();
+            assert_eq!(high.len(), rules.len(), "{ip}");
+        }
+        // Neighbouring addresses get unrelated low halves (they place keys).
+        let p = &rules[0];
+        let a = p.finish_with_ip(IpAddr::from([10, 0, 0, 1])).0 as u32;
+        let b = p.finish_with_ip(IpAddr::from([10, 0, 0, 2])).0 as u32;
+        assert!((a ^ b).count_ones() > 4, "{a:08x} {b:08x}");
     }
 
     #[test]
