@@ -80,8 +80,8 @@ const MITIGATION_MASK: u128 = (1 << 20) - 1;
 ///
 /// # Concurrency
 /// The shards (up to 64, each on its own cache line) are each behind a mutex, chosen by the
-/// top bits of the key's place (see [`placed`]); a check holds one lock for the time of one
-/// or two cache misses. A client's per-IP keys share a shard and a first bucket, so the
+/// top bits of a hash of the key's low half (its place); a check holds one lock for the time
+/// of one or two cache misses. A client's per-IP keys share a shard and a first bucket, so the
 /// checks of one request usually miss the cache once between them.
 pub struct MemoryCounterStore {
     shards: Box<[Locked]>,
