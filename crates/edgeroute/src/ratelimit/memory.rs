@@ -934,11 +934,10 @@ mod tests {
         big.limit = Some(u32::MAX);
         // Fill the window directly to one below the cap, then two more requests.
         {
-            let Locked(shard) = &store.shards[0];
+            let (key, Some(Locked(shard)), b1) = store.home(big.key) else {
+                unreachable!("a store has shards")
+            };
             let mut g = shard.lock().unwrap();
-            let (key, _) = placed(big.key.0);
-            #[expect(clippy::cast_possible_truncation, reason = "test")]
-            let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
             let s = WindowState {
                 window: 0,
                 current: MemoryCounterStore::MAX_COUNT - 1,
@@ -962,10 +961,9 @@ mod tests {
         let store = MemoryCounterStore::new(64);
         let mut q = q(4, 5, 1);
         q.limit = None;
-        let (key, _) = placed(q.key.0);
-        #[expect(clippy::cast_possible_truncation, reason = "test")]
-        let b1 = usize::try_from(scale(key as u32, store.buckets)).unwrap();
-        let Locked(shard) = &store.shards[0];
+        let (key, Some(Locked(shard)), b1) = store.home(q.key) else {
+            unreachable!("a store has shards")
+        };
         let s = WindowState {
             window: 0,
             current: MemoryCounterStore::MAX_COUNT - 1,
