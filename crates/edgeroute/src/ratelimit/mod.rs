@@ -139,9 +139,11 @@ impl CounterKeyBuilder {
                 let bits = a.to_bits();
                 #[expect(clippy::cast_possible_truncation, reason = "halves of the address")]
                 let (high, low) = ((bits >> 64) as u64, bits as u64);
-                let place = mul_xorshift(mul_xorshift(high, IPV6_MUL) ^ low, IPV6_MUL) >> 32;
-                let id = mul_xorshift(mul_xorshift(self.key ^ high, IPV6_MUL) ^ low, IPV6_MUL);
-                CounterKey((id & HIGH) | place)
+                // The address hashed once: its high half places the key, and the prefix is
+                // mixed into it for the identity (a bijection for each address hash).
+                let address = mul_xorshift(mul_xorshift(high, IPV6_MUL) ^ low, IPV6_MUL);
+                let id = mul_xorshift(self.key ^ address, IPV6_MUL);
+                CounterKey((id & HIGH) | (address >> 32))
             }
         }
     }
