@@ -45,12 +45,58 @@ impl Lcg {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % KEYS
     }
+
+    fn next_raw(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0
+    }
 }
 
 /// The key of client `i` (an IPv4 address) for a rule keyed by `ip.src`, as the engine
 /// derives it: the rule's prefix hashed once, the address mixed in per request.
 fn key_of(prefix: &CounterKeyBuilder, i: u64) -> CounterKey {
     prefix.finish_with_ip(IpAddr::V4(Ipv4Addr::from_bits(i as u32)))
+}
+
+/// A random cyclic order of the cache lines of an anonymous map (huge pages requested, as the
+/// store's table): each line's first word names the next line.
+struct LineChain {
+    map: memmap2::MmapMut,
+    /// The byte offset of a line of the chain.
+    start: usize,
+}
+
+impl LineChain {
+    fn new(bytes: usize) -> Self {
+        const HUGE: usize = 2 << 20;
+        let mut map = memmap2::MmapMut::map_anon(bytes + HUGE).unwrap();
+        let base = (HUGE - map.as_ptr() as usize % HUGE) % HUGE;
+        let _ = map.advise(memmap2::Advice::HugePage);
+        let lines = bytes / 64;
+        // A shuffled order of the lines; each points at the next in it: one cycle through all.
+        let mut order: Vec<usize> = (0..lines).collect();
+        let mut rng = Lcg(3);
+        for i in (1..lines).rev() {
+            let j = ((rng.next_raw() >> 11) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for (i, &line) in order.iter().enumerate() {
+            let at = base + line * 64;
+            let next = (base + order[(i + 1) % lines] * 64) as u64;
+            map[at..at + 8].copy_from_slice(&next.to_ne_bytes());
+        }
+        LineChain { map, start: base }
+    }
+
+    /// The byte offset of the line after the one at byte offset `at`.
+    #[inline(always)]
+    fn next(&self, at: usize) -> usize {
+        let word: [u8; 8] = self.map[at..at + 8].try_into().unwrap();
+        u64::from_ne_bytes(word) as usize
+    }
 }
 
 fn prehashed(i: u64) -> CounterKey {
@@ -119,6 +165,48 @@ fn bench(c: &mut Criterion) {
     });
 
     drop(hashed);
+
+    // The floor under any of the arms above: one load of a random cache line of a table the
+    // size of the store's (18 MiB, huge pages requested the same way), each load's address
+    // read from the line before, so loads cannot overlap. A check reads and writes one random
+    // line and takes a lock (a locked instruction orders it with the loads around it), so
+    // consecutive checks cannot overlap their misses either: no check of a random key among
+    // 1M can beat this line on this machine.
+    let chain = LineChain::new(store.table_bytes());
+    let mut at = chain.start;
+    group.bench_function("memory_floor_dependent_line_load", |b| {
+        b.iter(|| {
+            at = chain.next(black_box(at));
+            at
+        });
+    });
+    drop(chain);
+
+    // New keys, on a table kept under 25% full (a fresh store once it holds 250,000 keys,
+    // outside the timed part): a client's first request.
+    let mut fresh = MemoryCounterStore::default();
+    let mut next_key = 0u64;
+    group.bench_function("edgeroute_check_new_key", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let room = (250_000 - (next_key % 250_000)).min(left);
+                let start = std::time::Instant::now();
+                for k in next_key..next_key + room {
+                    black_box(fresh.check(&query(key_of(&prefix, KEYS + k), now)));
+                }
+                total += start.elapsed();
+                next_key += room;
+                left -= room;
+                if next_key.is_multiple_of(250_000) {
+                    fresh = MemoryCounterStore::default();
+                }
+            }
+            total
+        });
+    });
+    drop(fresh);
 
     // The engine's pattern: two counters per request of one client (the `rate(1m)` count and
     // a 100-per-minute rule keyed by `ip.src`), both keys known once the client address is.
