@@ -4,9 +4,13 @@
 #
 #   bash benches/gateway-load/run.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 #
-# Rounds alternate between the two gateways; each round's ratio compares two runs seconds apart,
-# so the median of the per-round ratios is the number to quote on a busy machine (best against
-# best is printed too). It also prints each gateway's own CPU time per request (from
+# Rounds alternate between the two gateways, and so does the order within a round (policy first
+# in odd rounds, no policy first in even ones), so a drift of the machine's speed during a round
+# does not favour one side; each round's ratio compares two runs seconds apart, so the median of
+# the per-round ratios is the number to quote on a busy machine (best against best is printed
+# too). Before the rounds, each gateway serves one unmeasured run of the same length: the policy
+# gateway meets most of the 50,000 clients for the first time then (a new rate-limit key each),
+# which is a start-up transient, not the steady state the rounds measure. It also prints each gateway's own CPU time per request (from
 # /proc/PID/stat around each run): on a shared machine that ratio moves much less than req/s.
 #
 # Needs `wrk` (apt-get install wrk). Everything listens on 127.0.0.1 only and stops at the end.
@@ -68,10 +72,18 @@ check http://127.0.0.1:18280
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wrk: 1 thread, $conns connections, ${secs}s per run, $rounds rounds alternating"
+run http://127.0.0.1:18180/ "$policy_pid" > /dev/null
+run http://127.0.0.1:18280/ "$plain_pid" > /dev/null
+echo "warm-up: one unmeasured ${secs}s run on each gateway"
 best_policy=0; best_plain=0; ratios=(); cpu_ratios=()
 for i in $(seq "$rounds"); do
-  read -r p pc < <(run http://127.0.0.1:18180/ "$policy_pid")
-  read -r n nc < <(run http://127.0.0.1:18280/ "$plain_pid")
+  if (( i % 2 )); then
+    read -r p pc < <(run http://127.0.0.1:18180/ "$policy_pid")
+    read -r n nc < <(run http://127.0.0.1:18280/ "$plain_pid")
+  else
+    read -r n nc < <(run http://127.0.0.1:18280/ "$plain_pid")
+    read -r p pc < <(run http://127.0.0.1:18180/ "$policy_pid")
+  fi
   r=$(awk -v p="$p" -v n="$n" 'BEGIN{printf "%.3f", p/n}')
   c=$(awk -v p="$pc" -v n="$nc" 'BEGIN{printf "%.3f", n/p}')
   ratios+=("$r"); cpu_ratios+=("$c")
