@@ -811,6 +811,18 @@ mod tests {
         }
     }
 
+    /// Writes a slot for `tag` holding `current` requests in window 0 (period 60 s) into way
+    /// `way` of bucket `b`.
+    fn plant(shard: &Mutex<Shard>, b: usize, way: usize, tag: u64, current: u32) {
+        let s = WindowState {
+            window: 0,
+            current,
+            previous: 0,
+            mitigated_until_s: 0,
+        };
+        shard.lock().unwrap().table.store(b, way, pack(tag, &s, 60));
+    }
+
     #[test]
     fn a_clients_ip_keys_share_a_line_and_count_apart() {
         let store = MemoryCounterStore::new(1 << 20);
@@ -1022,17 +1034,7 @@ mod tests {
         let (key, Some(Locked(shard)), b1) = store.home(q.key) else {
             unreachable!("a store has shards")
         };
-        let s = WindowState {
-            window: 0,
-            current: MemoryCounterStore::MAX_COUNT - 1,
-            previous: 0,
-            mitigated_until_s: 0,
-        };
-        shard
-            .lock()
-            .unwrap()
-            .table
-            .store(b1, 0, pack(tag_of(key), &s, 60));
+        plant(shard, b1, 0, tag_of(key), MemoryCounterStore::MAX_COUNT - 1);
         assert_eq!(store.check(&q).estimate, MemoryCounterStore::MAX_COUNT);
         for _ in 0..3 {
             assert!(store.check(&q).estimate >= MemoryCounterStore::MAX_COUNT);
@@ -1247,17 +1249,7 @@ mod tests {
         let tag = tag_of(word);
         let b2 = usize::try_from(alternate(b1 as u64, tag, store.buckets)).unwrap();
         assert_ne!(b2, b1);
-        let planted = WindowState {
-            window: 0,
-            current: 50,
-            previous: 0,
-            mitigated_until_s: 0,
-        };
-        shard
-            .lock()
-            .unwrap()
-            .table
-            .store(b2, 3, pack(tag, &planted, 60));
+        plant(shard, b2, 3, tag, 50);
         assert_eq!(
             count(keys[4]),
             0,
