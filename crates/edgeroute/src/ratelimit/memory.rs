@@ -84,6 +84,10 @@ const MITIGATION_MASK: u128 = (1 << 20) - 1;
 /// the candidate slots carries its tag is about 4 in 2^27, or 8 in 2^27 once its first bucket
 /// overflowed).
 ///
+/// A check that counts nothing (a rule whose counting expression did not match) and starts no
+/// mitigation does not store a key that is not in the table: its answer is that of an empty
+/// counter, and nothing would be remembered.
+///
 /// # Overflow bit
 /// Each bucket keeps one bit (in its first slot) set once a key whose first bucket it is may
 /// have gone to its second: a new key placed there, or a resident moved out by a cuckoo path.
@@ -676,6 +680,14 @@ impl MemoryCounterStore {
             }
             (at, w, unpack(v, period))
         } else {
+            // A check that counts nothing and starts no mitigation leaves a new key's state
+            // empty: answer it without taking a slot (a rule whose counting expression rarely
+            // matches would otherwise fill the table with empty keys).
+            let mut fresh = WindowState::default();
+            let outcome = fresh.apply(&query);
+            if fresh.current == 0 && fresh.mitigated_until_s == 0 {
+                return outcome;
+            }
             let free = |table: &Table, i: usize, b: u64| table.find(i, 0).map(|(w, _)| (b, w));
             let room = if let Some(r) = free(&shard.table, i1, b1) {
                 Some(r)
@@ -1223,6 +1235,35 @@ mod tests {
     }
 
     #[test]
+    fn a_check_that_counts_nothing_stores_no_new_key() {
+        let store = MemoryCounterStore::new(1 << 12);
+        let not_counted = RateCheck {
+            count: false,
+            ..q(7, 1, 100)
+        };
+        assert_eq!(store.check(&not_counted).estimate, 0);
+        assert_eq!(store.key_count(), Some(0));
+        // Counted, the key is stored; a later uncounted check reads it.
+        let _ = store.check(&q(7, 1, 100));
+        assert_eq!(store.key_count(), Some(1));
+        assert_eq!(store.check(&not_counted).estimate, 1);
+        // An uncounted check over its limit with a mitigation starts it, so it is stored.
+        let mitigating = RateCheck {
+            count: false,
+            limit: Some(0),
+            mitigation_timeout_secs: 30,
+            ..q(8, 1, 0)
+        };
+        assert!(store.check(&mitigating).limited);
+        assert_eq!(store.key_count(), Some(2));
+        let later = store.check(&RateCheck {
+            now: Timestamp::from_secs(20),
+            ..q(8, 20, 100)
+        });
+        assert!(later.limited, "the mitigation was kept");
+    }
+
+    #[test]
     fn a_miss_reads_the_second_bucket_only_once_the_first_overflowed() {
         let store = MemoryCounterStore::new(1 << 16);
         // Keys sharing their low half share a shard and a first bucket; their tags differ.
@@ -1255,10 +1296,15 @@ mod tests {
             0,
             "looked up a new key in its second bucket"
         );
+        assert_eq!(
+            store.check(&q(keys[4], 1, 100)).estimate,
+            1,
+            "looked up a new key in its second bucket"
+        );
         // The fifth key went to its second bucket (the first is full) and marked the first.
         assert!(overflowed());
         let _ = store.check(&q(keys[4], 1, 100));
-        assert_eq!(count(keys[4]), 1, "the key in its second bucket is found");
+        assert_eq!(count(keys[4]), 2, "the key in its second bucket is found");
         for &k in &keys[..4] {
             assert_eq!(count(k), 1);
         }
