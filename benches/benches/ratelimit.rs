@@ -39,11 +39,7 @@ fn rss_bytes() -> u64 {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % KEYS
+        (self.next_raw() >> 33) % KEYS
     }
 
     fn next_raw(&mut self) -> u64 {

@@ -732,11 +732,10 @@ impl MemoryCounterStore {
                 // The key goes to its second bucket: a later miss in its first must look there.
                 shard.table.set_overflow(i1);
             }
-            (
-                usize::try_from(bucket).unwrap_or(0),
-                w,
-                WindowState::default(),
-            )
+            // The new key's state is the one the query was applied to above.
+            let at = usize::try_from(bucket).unwrap_or(0);
+            shard.table.store(at, w, pack(tag, &fresh, period));
+            return outcome;
         };
         let outcome = state.apply(&query);
         shard.table.store(at, way, pack(tag, &state, period));
