@@ -217,3 +217,97 @@ fn bad_arguments_are_errors() {
         stderr(&out)
     );
 }
+
+/// A Zipf-like trace of `n` rows (an LCG over a skewed key space, sizes 1 to 4,096), sizes in
+/// the third column, long enough to span several parsing batches.
+fn skewed(n: usize) -> String {
+    let mut s = String::from("timestamp,key,size\n");
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..n {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let r = (x >> 33) % 1_000_000;
+        // Squaring a uniform draw skews it towards small keys.
+        let key = r * r / 1_000_000;
+        s.push_str(&format!("{i},{key},{}\n", 1 + (x >> 20) % 4096));
+    }
+    s
+}
+
+#[test]
+fn parsing_on_a_second_thread_gives_the_same_counts() {
+    // 30,000 rows: seven full batches and a partial one.
+    let trace = scratch("skewed.csv", &skewed(30_000));
+    let t = trace.to_str().unwrap();
+    for (policy, capacity, objects) in [
+        ("lru", "500", true),
+        ("s3fifo", "500", true),
+        ("sieve", "1MiB", false),
+        ("wtinylfu", "200KiB", false),
+    ] {
+        let run = |threads: &str| {
+            let mut args = vec![
+                "cache",
+                "replay",
+                "--trace",
+                t,
+                "--policy",
+                policy,
+                "--capacity",
+                capacity,
+                "--format",
+                "json",
+                "--threads",
+                threads,
+            ];
+            if objects {
+                args.push("--objects");
+            }
+            let out = edgeroute(&args);
+            assert!(out.status.success(), "{policy}: {}", stderr(&out));
+            stdout(&out)
+        };
+        let one = run("1");
+        let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(v["requests"], 30_000, "{policy}");
+        assert!(v["misses"].as_u64().unwrap() > 1_000, "{policy}: {one}");
+        assert_eq!(run("2"), one, "{policy}: two threads");
+        assert_eq!(run("0"), one, "{policy}: the default");
+    }
+}
+
+#[test]
+fn a_bad_row_deep_in_the_trace_is_the_same_error_on_two_threads() {
+    // The bad row sits in the fifth batch: four were handed over before the parser stopped.
+    let mut text = skewed(20_000);
+    text.push_str("20000,7,-3\n");
+    text.push_str(&skewed(100)["timestamp,key,size\n".len()..]);
+    let trace = scratch("deep-bad.csv", &text);
+    let t = trace.to_str().unwrap();
+    let run = |threads: &str| {
+        edgeroute(&[
+            "cache",
+            "replay",
+            "--trace",
+            t,
+            "--policy",
+            "lru",
+            "--capacity",
+            "100",
+            "--threads",
+            threads,
+        ])
+    };
+    let one = run("1");
+    assert_eq!(one.status.code(), Some(2));
+    assert!(
+        stderr(&one).contains("deep-bad.csv:20002:9: bad size `-3`"),
+        "{}",
+        stderr(&one)
+    );
+    let two = run("2");
+    assert_eq!(two.status.code(), Some(2));
+    assert!(two.stdout.is_empty(), "nothing printed on error");
+    assert_eq!(stderr(&two), stderr(&one));
+    let out = run("3");
+    assert_eq!(out.status.code(), Some(2), "at most two threads");
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edgeroute_sim::cache::{CachePolicy, CacheStats, Capacity, new_cache};
+use edgeroute_sim::cache::{CachePolicy, CacheStats, Capacity, PolicyCache, new_cache};
 use edgeroute_sim::trace::{TraceError, TraceOptions, TraceReader};
 
 /// Cache models.
@@ -62,6 +62,11 @@ struct ReplayArgs {
     /// Skip rows that do not parse, and report how many, instead of stopping at the first.
     #[arg(long)]
     skip_bad_rows: bool,
+    /// Threads: 1 parses and replays on one thread; 2 parses the trace on a second thread
+    /// while the first replays (same counts, in the same order); 0 picks 2 when the machine
+    /// has more than one core.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    threads: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +105,82 @@ fn parse_capacity(s: &str) -> Result<u64, String> {
 /// Requests parsed before they are replayed.
 const BATCH: usize = 4096;
 
+/// Batches in flight between the parsing thread and the replaying one (64 KiB each), so the
+/// memory of a replay stays bounded whatever the trace's length.
+const IN_FLIGHT: usize = 4;
+
+/// Parses `reader` in batches and replays each through `cache` ([`PolicyCache::replay`]
+/// dispatches on the policy once per batch); the counts are those of one access per row.
+/// Returns the rows skipped.
+fn replay_batches<R: io::Read>(
+    mut reader: TraceReader<R>,
+    cache: &mut PolicyCache,
+    stats: &mut CacheStats,
+) -> Result<u64, TraceError> {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let full = fill_batch(&mut reader, &mut batch)?;
+        cache.replay(&batch, stats);
+        if !full {
+            return Ok(reader.skipped_rows());
+        }
+    }
+}
+
+/// Clears `batch` and parses up to [`BATCH`] requests into it; false at the end of the trace.
+fn fill_batch<R: io::Read>(
+    reader: &mut TraceReader<R>,
+    batch: &mut Vec<(u64, u32)>,
+) -> Result<bool, TraceError> {
+    batch.clear();
+    while batch.len() < BATCH {
+        match reader.next_request()? {
+            Some(req) => batch.push((req.key, req.size)),
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// [`replay_batches`] with the parsing on a second thread: it fills batches while this one
+/// replays the previous ones, in order, so the counts are the same. [`IN_FLIGHT`] buffers go
+/// round between the two. An error stops the parser after the batches before it were sent;
+/// it is returned once they are replayed, as on one thread.
+fn replay_pipelined<R: io::Read + Send>(
+    mut reader: TraceReader<R>,
+    cache: &mut PolicyCache,
+    stats: &mut CacheStats,
+) -> Result<u64, TraceError> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<(u64, u32)>>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<(u64, u32)>>();
+    for _ in 0..IN_FLIGHT {
+        // Cannot fail: the receiver is alive.
+        let _ = empty_tx.send(Vec::with_capacity(BATCH));
+    }
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(move || -> Result<u64, TraceError> {
+            // The replaying side gone (it never stops early) ends the loop too.
+            while let Ok(mut batch) = empty_rx.recv() {
+                let full = fill_batch(&mut reader, &mut batch)?;
+                if full_tx.send(batch).is_err() || !full {
+                    break;
+                }
+            }
+            Ok(reader.skipped_rows())
+        });
+        for batch in full_rx {
+            cache.replay(&batch, stats);
+            // The parser may have finished: a buffer it will not take back is dropped.
+            let _ = empty_tx.send(batch);
+        }
+        // A panic in the parser (a bug) goes on here, as it would on one thread.
+        parser
+            .join()
+            .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    })
+}
+
 /// Runs the command.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -136,31 +217,23 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.trace.display().to_string()
     };
-    let source: Box<dyn io::Read> = if stdin {
-        Box::new(io::stdin().lock())
+    let source: Box<dyn io::Read + Send> = if stdin {
+        Box::new(io::stdin())
     } else {
         Box::new(File::open(&args.trace).with_context(|| format!("cannot open trace `{origin}`"))?)
     };
     let mut cache = new_cache(&args.policy, capacity);
     let mut stats = CacheStats::default();
-    let result = TraceReader::from_reader(source, options).and_then(|mut reader| {
-        // Parsed in batches, so the replay dispatches on the policy once per batch
-        // (PolicyCache::replay); the counts are those of one access per row.
-        let mut batch: Vec<(u64, u32)> = Vec::with_capacity(BATCH);
-        loop {
-            batch.clear();
-            while batch.len() < BATCH {
-                match reader.next_request()? {
-                    Some(req) => batch.push((req.key, req.size)),
-                    None => break,
-                }
-            }
-            cache.replay(&batch, &mut stats);
-            if batch.len() < BATCH {
-                break;
-            }
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+        n => usize::from(n),
+    };
+    let result = TraceReader::from_reader(source, options).and_then(|reader| {
+        if threads > 1 {
+            replay_pipelined(reader, &mut cache, &mut stats)
+        } else {
+            replay_batches(reader, &mut cache, &mut stats)
         }
-        Ok(reader.skipped_rows())
     });
     let skipped_rows = match result {
         Ok(n) => n,
