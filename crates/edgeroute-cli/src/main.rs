@@ -2,6 +2,8 @@
 //!
 //! Each subcommand lives in its own module under `cmd/`; this file only parses the command line
 //! and dispatches.
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -43,6 +43,8 @@
 //! cross references resolve), so the accessors return plain slices. Should an edited data file
 //! ever fail to parse, its table reads as empty and [`check_embedded_data`] names the file and
 //! line; nothing is skipped silently and nothing panics.
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod aws;

@@ -63,6 +63,8 @@
 //! `remove_bytes`, `decode_base64`, `encode_base64`, `lookup_json_string`,
 //! `lookup_json_integer`, `cidr`, `cidr6`; and `rate(<period>)`, an Integer the embedder
 //! supplies through [`FieldSource::rate`].
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod ast;

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod charts;
 pub mod cost;
 pub mod dist;
+mod hint;
 pub mod histogram;
 pub mod network;
 pub mod origin;

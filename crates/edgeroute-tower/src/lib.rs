@@ -81,6 +81,8 @@
 //! The layer adds the engine's `decide()` plus building the view (no allocation for up to
 //! [`INLINE_HEADERS`] headers) and setting the header edits; the crate README has the measured
 //! overhead over a bare inner service.
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod clock;

@@ -79,6 +79,8 @@
 //! - [`RequestView`]: the request, borrowed from the gateway's own types.
 //! - [`Decision`] and [`Explanation`] ([`Engine::explain`]): the answer, as data.
 //! - [`Timestamp`]: time as an argument.
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 
 mod analysis;
 mod ascii;

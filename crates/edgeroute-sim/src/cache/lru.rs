@@ -93,6 +93,11 @@ impl Lru {
 
 impl Cache for Lru {
     #[inline]
+    fn prefetch(&self, key: u64) {
+        self.slots.prefetch(key);
+    }
+
+    #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         if let Some((_, node)) = self.slots.find_mut(key) {
             node.pos = self.order.push(key);

@@ -259,7 +259,7 @@ impl<N: S3Node> S3Fifo<N> {
         while let Some((key, pos)) = self.main.pop() {
             // The loop may pop the next entry too: start loading its node now.
             if let Some(next) = self.main.front() {
-                std::hint::black_box(self.slots.touch(next));
+                self.slots.prefetch(next);
             }
             if let Some(i) = self.slots.find(key)
                 && let Some(n) = self.slots.get(i)
@@ -336,22 +336,21 @@ impl<N: S3Node> S3Fifo<N> {
         evicted
     }
 
-    /// Loads the table lines of the nodes the next eviction will read first (main's and the
-    /// ghost's oldest entries, and small's when it will move to main), so that their cache
-    /// misses overlap the requests before it instead of stalling it one after another. Plain
-    /// loads (safe Rust has no prefetch); the values mean nothing.
+    /// Prefetches the table lines of the nodes the next eviction will read first (main's and
+    /// the ghost's oldest entries, and small's when it will move to main), so that their cache
+    /// misses overlap the requests before it instead of stalling it one after another.
     #[inline]
     fn warm_fronts(&self) {
         if let Some(key) = self.main.front() {
-            std::hint::black_box(self.slots.touch(key));
+            self.slots.prefetch(key);
         }
         if let Some(&(key, _)) = self.ghost.front() {
-            std::hint::black_box(self.slots.touch(key));
+            self.slots.prefetch(key);
         }
         if let Some(e) = self.small.entries.front()
             && e.freq >= self.params.move_to_main_threshold
         {
-            std::hint::black_box(self.slots.touch(e.key));
+            self.slots.prefetch(e.key);
         }
     }
 
@@ -403,7 +402,7 @@ impl<N: S3Node> S3Fifo<N> {
     fn pop_ghost(&mut self) -> bool {
         while let Some((key, pos)) = self.ghost.pop_front() {
             if let Some(&(next, _)) = self.ghost.front() {
-                std::hint::black_box(self.slots.touch(next));
+                self.slots.prefetch(next);
             }
             if let Some(i) = self.slots.find(key)
                 && let Some(n) = self.slots.get(i)
@@ -447,6 +446,11 @@ impl<N: S3Node> S3Fifo<N> {
 }
 
 impl<N: S3Node> Cache for S3Fifo<N> {
+    #[inline]
+    fn prefetch(&self, key: u64) {
+        self.slots.prefetch(key);
+    }
+
     #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         let mut hit_on_ghost = false;

@@ -56,6 +56,11 @@ impl Sieve {
 
 impl Cache for Sieve {
     #[inline]
+    fn prefetch(&self, key: u64) {
+        self.table.prefetch(key);
+    }
+
+    #[inline]
     fn access(&mut self, key: u64, size: u32) -> bool {
         if let Some((_, node)) = self.table.find_mut(key) {
             node.freq = 1;

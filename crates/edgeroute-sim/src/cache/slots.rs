@@ -101,11 +101,13 @@ impl<N: SlotNode> Slots<N> {
         }
     }
 
-    /// Reads `key`'s home slot and returns a word of it, so that its cache line is loaded
-    /// before the request for `key` is handled (a replay calls it a few requests ahead).
+    /// Starts loading `key`'s home slot (a prefetch, see [`crate::hint`]), so that the
+    /// line is there, or on its way, when `key` is looked up a little later.
     #[inline]
-    pub(crate) fn touch(&self, key: u64) -> u64 {
-        self.nodes.get(self.home(key)).map_or(0, SlotNode::key)
+    pub(crate) fn prefetch(&self, key: u64) {
+        if let Some(node) = self.nodes.get(self.home(key)) {
+            crate::hint::prefetch(node);
+        }
     }
 
     /// The slot holding `key`, if any.

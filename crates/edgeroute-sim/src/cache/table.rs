@@ -170,6 +170,14 @@ impl Table {
         (slot_hash(key) as usize) & self.mask
     }
 
+    /// Starts loading `key`'s home slot (a prefetch, see [`crate::hint`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u64) {
+        if let Some(node) = self.slots.get(self.home(key)) {
+            crate::hint::prefetch(node);
+        }
+    }
+
     /// The slot holding `key`, if any.
     #[inline]
     pub(crate) fn find(&self, key: u64) -> Option<u32> {

@@ -128,6 +128,11 @@ impl WTinyLfu {
 }
 
 impl Cache for WTinyLfu {
+    #[inline]
+    fn prefetch(&self, key: u64) {
+        self.table.prefetch(key);
+    }
+
     fn access(&mut self, key: u64, size: u32) -> bool {
         self.sketch.increment(hash_key(key));
         if let Some((idx, node)) = self.table.find_mut(key) {

@@ -22,6 +22,8 @@
 //! - The admin port serves `/metrics` (Prometheus), `/healthz` and `/status` (health as JSON).
 //!
 //! It prints `listening on ADDR admin on ADDR` on stdout once both ports are bound.
+// The workspace denies `unsafe`; only edgeroute-sim holds an exception (a cache prefetch).
+#![forbid(unsafe_code)]
 
 mod admin;
 mod probe;
