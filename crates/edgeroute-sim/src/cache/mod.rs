@@ -318,8 +318,8 @@ impl PolicyCache {
 
 /// How many requests ahead [`PolicyCache::replay`] prefetches. A miss to memory takes about
 /// 200 ns on the 2-core sandbox VM and a request 60 to 120 ns, so the line must be asked for
-/// a few requests early; 16 beat 4, 8 and 32 on the 10M-request Zipf trace at 76,282 objects
-/// (LRU and S3-FIFO, object mode).
+/// a few requests early. On the 10M-request Zipf trace at 76,282 objects (LRU and S3-FIFO,
+/// object mode), 16 beat 4 and 8 on one thread, and beat 32 for S3-FIFO on two (LRU: even).
 pub const LOOKAHEAD: usize = 16;
 
 /// Replays `requests` one access at a time, prefetching [`LOOKAHEAD`] requests ahead.
