@@ -10,7 +10,8 @@ is timed around `process_trace` in this process, on the same CSV (its CSV reader
 --binary, on the same requests in its own oracleGeneral binary format (its fastest reader).
 Both are timed in CPU seconds (user + system: the child's rusage for edgeroute, this process's
 for libCacheSim), which a busy machine disturbs far less than wall-clock time; --wall reports
-wall-clock time instead.
+wall-clock time instead. edgeroute parses on a second thread by default (its CPU time counts
+both threads); --threads 1 runs it on one core, the per-core comparison.
 
 Counting is cachesim's: every request counts, no warm-up. Sizes are >= 1 because libCacheSim
 skips zero-size requests by default. Timestamps stay far below libCacheSim's default TTL.
@@ -97,11 +98,14 @@ def cpu_self():
 
 
 WALL = False
+THREADS = None
 
 
 def run_edgeroute(exe, trace, policy, cap, objects):
     cmd = [exe, "cache", "replay", "--trace", trace, "--policy", policy,
            "--capacity", str(cap), "--format", "json"] + (["--objects"] if objects else [])
+    if THREADS is not None:
+        cmd += ["--threads", str(THREADS)]
     t, c = time.perf_counter(), cpu_children()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     elapsed = time.perf_counter() - t if WALL else cpu_children() - c
@@ -149,12 +153,15 @@ def main():
     ap.add_argument("--policies", default="lru,fifo,s3fifo")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--wall", action="store_true", help="time wall clock instead of CPU time")
+    ap.add_argument("--threads", type=int, choices=[1, 2],
+                    help="edgeroute's --threads (default: its own, two on a multi-core machine)")
     ap.add_argument("--binary", action="store_true", help="also time libCacheSim's binary reader")
     ap.add_argument("--trace", help="reuse this CSV trace instead of generating one")
     ap.add_argument("--workdir", default=tempfile.gettempdir())
     args = ap.parse_args()
-    global WALL
+    global WALL, THREADS
     WALL = args.wall
+    THREADS = args.threads
 
     trace = args.trace or os.path.join(
         args.workdir, f"zipf-{args.alpha}-{args.objects}-{args.requests}-{args.seed}.csv")
@@ -174,7 +181,8 @@ def main():
     print(f"# machine: {cpu_model()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start; libcachesim "
           f"{getattr(lcs, '__version__', 'NOT INSTALLED') if lcs else 'NOT INSTALLED'}; "
-          f"timing: {'wall clock' if WALL else 'CPU time'}, median of {args.repeat}")
+          f"timing: {'wall clock' if WALL else 'CPU time'}, median of {args.repeat}; "
+          f"edgeroute threads: {THREADS or 'default'}")
     sizes = [(max(1, n_keys // 100), True), (max(1, n_keys // 10), True),
              (max(1, ws_bytes // 100), False), (max(1, ws_bytes // 10), False)]
     cols = ["policy", "capacity", "edgeroute misses", "libcachesim misses", "equal",
