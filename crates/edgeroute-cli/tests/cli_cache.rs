@@ -25,6 +25,22 @@ fn scratch(name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// `edgeroute cache replay --trace TRACE --policy POLICY --capacity CAPACITY EXTRA...`.
+fn replay(trace: &str, policy: &str, capacity: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "cache",
+        "replay",
+        "--trace",
+        trace,
+        "--policy",
+        policy,
+        "--capacity",
+        capacity,
+    ];
+    args.extend_from_slice(extra);
+    edgeroute(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -45,19 +61,12 @@ fn cyclic(n: usize) -> String {
 #[test]
 fn json_has_the_documented_keys() {
     let trace = scratch("cyclic.csv", &cyclic(30));
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
+    let out = replay(
         trace.to_str().unwrap(),
-        "--policy",
         "lru",
-        "--capacity",
         "2",
-        "--objects",
-        "--format",
-        "json",
-    ]);
+        &["--objects", "--format", "json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["requests"], 30);
@@ -74,16 +83,7 @@ fn byte_mode_and_text_table() {
     let trace = scratch("cyclic3.csv", &cyclic(30));
     // 300 bytes hold all three objects: only the 3 first-time misses. (Not S3-FIFO: as in
     // libCacheSim, it admits only objects smaller than its small queue, 30 bytes here.)
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--policy",
-        "clock",
-        "--capacity",
-        "300",
-    ]);
+    let out = replay(trace.to_str().unwrap(), "clock", "300", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("requests         30\n"), "{text}");
@@ -104,18 +104,12 @@ fn every_policy_runs() {
         "wtinylfu",
         "s3fifo:move-to-main-threshold=1",
     ] {
-        let out = edgeroute(&[
-            "cache",
-            "replay",
-            "--trace",
+        let out = replay(
             trace.to_str().unwrap(),
-            "--policy",
             policy,
-            "--capacity",
             "1KiB",
-            "--format",
-            "json",
-        ]);
+            &["--format", "json"],
+        );
         assert!(out.status.success(), "{policy}: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(v["requests"], 100, "{policy}");
@@ -126,16 +120,7 @@ fn every_policy_runs() {
 #[test]
 fn bad_row_names_file_line_and_column() {
     let trace = scratch("bad.csv", "timestamp,key,size\n0,1,10\n1,2,ten\n2,3,30\n");
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--policy",
-        "lru",
-        "--capacity",
-        "100",
-    ]);
+    let out = replay(trace.to_str().unwrap(), "lru", "100", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "nothing printed on error");
     let err = stderr(&out);
@@ -149,19 +134,12 @@ fn skip_bad_rows_counts_them() {
         "bad2.csv",
         "timestamp,key,size\n0,1,10\n1,2,ten\n2,3\n3,1,10\n",
     );
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
+    let out = replay(
         trace.to_str().unwrap(),
-        "--policy",
         "lru",
-        "--capacity",
         "100",
-        "--skip-bad-rows",
-        "--format",
-        "json",
-    ]);
+        &["--skip-bad-rows", "--format", "json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["requests"], 2);
@@ -173,43 +151,16 @@ fn skip_bad_rows_counts_them() {
 fn bad_arguments_are_errors() {
     let trace = scratch("ok.csv", &cyclic(3));
     let t = trace.to_str().unwrap();
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
-        t,
-        "--policy",
-        "lrux",
-        "--capacity",
-        "1",
-    ]);
+    let out = replay(t, "lrux", "1", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unknown cache policy `lrux`"),
         "{}",
         stderr(&out)
     );
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
-        t,
-        "--policy",
-        "lru",
-        "--capacity",
-        "1TB",
-    ]);
+    let out = replay(t, "lru", "1TB", &[]);
     assert_eq!(out.status.code(), Some(2));
-    let out = edgeroute(&[
-        "cache",
-        "replay",
-        "--trace",
-        "/nonexistent/trace.csv",
-        "--policy",
-        "lru",
-        "--capacity",
-        "1",
-    ]);
+    let out = replay("/nonexistent/trace.csv", "lru", "1", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("cannot open trace"),
@@ -245,24 +196,11 @@ fn parsing_on_a_second_thread_gives_the_same_counts() {
         ("wtinylfu", "200KiB", false),
     ] {
         let run = |threads: &str| {
-            let mut args = vec![
-                "cache",
-                "replay",
-                "--trace",
-                t,
-                "--policy",
-                policy,
-                "--capacity",
-                capacity,
-                "--format",
-                "json",
-                "--threads",
-                threads,
-            ];
+            let mut extra = vec!["--format", "json", "--threads", threads];
             if objects {
-                args.push("--objects");
+                extra.push("--objects");
             }
-            let out = edgeroute(&args);
+            let out = replay(t, policy, capacity, &extra);
             assert!(out.status.success(), "{policy}: {}", stderr(&out));
             stdout(&out)
         };
@@ -283,20 +221,7 @@ fn a_bad_row_deep_in_the_trace_is_the_same_error_on_two_threads() {
     text.push_str(&skewed(100)["timestamp,key,size\n".len()..]);
     let trace = scratch("deep-bad.csv", &text);
     let t = trace.to_str().unwrap();
-    let run = |threads: &str| {
-        edgeroute(&[
-            "cache",
-            "replay",
-            "--trace",
-            t,
-            "--policy",
-            "lru",
-            "--capacity",
-            "100",
-            "--threads",
-            threads,
-        ])
-    };
+    let run = |threads: &str| replay(t, "lru", "100", &["--threads", threads]);
     let one = run("1");
     assert_eq!(one.status.code(), Some(2));
     assert!(
