@@ -265,21 +265,18 @@ fn digits(bytes: &[u8], at: &mut usize) -> Option<(u64, u8)> {
                 return None;
             }
             *at = start + n + 1;
-            return Some((eight_digits(digits << (8 * (8 - n))), byte(first, n)));
+            return Some((value_of(digits, n), byte(first, n)));
         }
         if let Some(second) = word_at(bytes, start + 8) {
             let (m, rest) = leading_digits(second);
             if m < 8 {
-                let high = eight_digits(digits);
-                let low = if m == 0 {
-                    0
-                } else {
-                    eight_digits(rest << (8 * (8 - m)))
-                };
                 // m < 8, so the lookup cannot miss.
                 let scale = *POW10.get(m)?;
                 *at = start + 8 + m + 1;
-                return Some((high * scale + low, byte(second, m)));
+                return Some((
+                    value_of(digits, 8) * scale + value_of(rest, m),
+                    byte(second, m),
+                ));
             }
         }
     }
@@ -313,6 +310,16 @@ fn leading_digits(word: u64) -> (usize, u64) {
     let x = word.wrapping_sub(ONES * u64::from(b'0'));
     let flags = (x.wrapping_add(ONES * 0x76) | x) & (ONES * 0x80);
     ((flags.trailing_zeros() / 8) as usize, x)
+}
+
+/// The number written by the first `n` (0 to 8) digit values of `x` (as [`leading_digits`]
+/// leaves them): shifted to the top, so the bytes below read as leading zeros.
+#[inline(always)]
+fn value_of(x: u64, n: usize) -> u64 {
+    match n {
+        0 => 0,
+        _ => eight_digits(x << (8 * (8 - n.min(8)))),
+    }
 }
 
 /// The number written by eight digit values, one per byte, the first (most significant) in
