@@ -192,15 +192,11 @@ impl<'s> Parser<'s> {
     fn recover(&mut self) {
         let mut depth = 0usize;
         while let Some(b) = self.peek() {
+            if self.at_string_literal() {
+                self.skip_string();
+                continue;
+            }
             match b {
-                b'"' => {
-                    self.skip_string();
-                    continue;
-                }
-                b'r' if matches!(self.peek_at(1), Some(b'"' | b'#')) => {
-                    self.skip_string();
-                    continue;
-                }
                 b'(' | b'{' | b'[' => depth += 1,
                 b')' | b'}' | b']' => {
                     if depth == 0 {
@@ -238,6 +234,15 @@ impl<'s> Parser<'s> {
         }
     }
 
+    /// Whether a string literal (`"..."` or a raw `r"..."`, `r#"..."#`) starts at the cursor.
+    fn at_string_literal(&self) -> bool {
+        match self.peek() {
+            Some(b'"') => true,
+            Some(b'r') => matches!(self.peek_at(1), Some(b'"' | b'#')),
+            _ => false,
+        }
+    }
+
     /// Skips a string literal without reporting errors in it (recovery).
     fn skip_string(&mut self) {
         let errors = self.errors.len();
@@ -253,15 +258,11 @@ impl<'s> Parser<'s> {
     fn skip_past_close(&mut self) {
         let mut depth = 0usize;
         while let Some(b) = self.peek() {
+            if self.at_string_literal() {
+                self.skip_string();
+                continue;
+            }
             match b {
-                b'"' => {
-                    self.skip_string();
-                    continue;
-                }
-                b'r' if matches!(self.peek_at(1), Some(b'"' | b'#')) => {
-                    self.skip_string();
-                    continue;
-                }
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' if depth == 0 => {
                     self.pos += 1;
@@ -606,11 +607,7 @@ impl<'s> Parser<'s> {
             );
             return None;
         };
-        let literal_start = b == b'"'
-            || b.is_ascii_digit()
-            || b == b'-'
-            || (b == b'r' && matches!(self.peek_at(1), Some(b'"' | b'#')));
-        if literal_start {
+        if b.is_ascii_digit() || b == b'-' || self.at_string_literal() {
             let lit = if b.is_ascii_digit() || b == b'-' {
                 self.int_literal().map(Literal::Int)
             } else {

@@ -101,53 +101,14 @@ impl Wildcard {
         }
     }
 
-    /// Matches `input`, reporting the byte range matched by each `*` in order.
-    pub(crate) fn captures(&self, input: &[u8], on_star: &mut dyn FnMut((usize, usize))) -> bool {
-        let n = self.segments.len();
-        let (Some(first), Some(last)) = (self.segments.first(), self.segments.last()) else {
-            return false;
-        };
-        if n == 1 {
-            return self.eq(input, first);
-        }
-        if input.len() < first.len() + last.len() {
-            return false;
-        }
-        let (head, rest) = input.split_at(first.len());
-        if !self.eq(head, first) {
-            return false;
-        }
-        let tail_start = input.len() - last.len();
-        let Some(tail) = input.get(tail_start..) else {
-            return false;
-        };
-        if !self.eq(tail, last) {
-            return false;
-        }
-        let middle_len = tail_start - first.len();
-        let Some(mut hay) = rest.get(..middle_len) else {
-            return false;
-        };
-        let mut pos = first.len();
-        let mut gaps = Vec::new();
-        for i in 1..n - 1 {
-            let Some(at) = self.find(i, hay) else {
-                return false;
-            };
-            let seg_len = self.segments.get(i).map_or(0, Vec::len);
-            gaps.push((pos, pos + at));
-            pos += at + seg_len;
-            hay = hay.get(at + seg_len..).unwrap_or(&[]);
-        }
-        gaps.push((pos, tail_start));
-        for g in gaps {
-            on_star(g);
-        }
-        true
+    /// Matches `input` (filters' fast path: no allocation).
+    pub(crate) fn matches(&self, input: &[u8]) -> bool {
+        self.captures(input, |_| {})
     }
 
-    /// Fast path used by filters: no captures, no allocation.
-    pub(crate) fn matches(&self, input: &[u8]) -> bool {
+    /// Matches `input`, reporting the byte range matched by each `*` in order as it is found:
+    /// an input that does not match may have reported some stars before failing.
+    fn captures(&self, input: &[u8], mut on_star: impl FnMut((usize, usize))) -> bool {
         let n = self.segments.len();
         let (Some(first), Some(last)) = (self.segments.first(), self.segments.last()) else {
             return false;
@@ -165,13 +126,17 @@ impl Wildcard {
             return false;
         }
         let mut hay = input.get(first.len()..tail_start).unwrap_or(&[]);
+        let mut pos = first.len();
         for i in 1..n - 1 {
             let Some(at) = self.find(i, hay) else {
                 return false;
             };
             let seg_len = self.segments.get(i).map_or(0, Vec::len);
+            on_star((pos, pos + at));
+            pos += at + seg_len;
             hay = hay.get(at + seg_len..).unwrap_or(&[]);
         }
+        on_star((pos, tail_start));
         true
     }
 
@@ -179,7 +144,7 @@ impl Wildcard {
     /// N-th star matched. `None` when the input does not match.
     pub(crate) fn replace(&self, input: &[u8], replacement: &[u8]) -> Option<Vec<u8>> {
         let mut caps = Vec::new();
-        if !self.captures(input, &mut |g| caps.push(g)) {
+        if !self.captures(input, |g| caps.push(g)) {
             return None;
         }
         Some(expand(replacement, &mut |n| {

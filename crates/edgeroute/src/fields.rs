@@ -142,10 +142,10 @@ pub(crate) struct RequestFields<'a> {
 /// The Map and Array fields of a request.
 struct Maps<'a> {
     headers: HeaderMap<'a>,
-    header_names: HeaderNames<'a>,
-    header_values: HeaderValues<'a>,
-    cookies: CookieMap<'a>,
-    args: ArgMap<'a>,
+    header_names: HeaderList<'a>,
+    header_values: HeaderList<'a>,
+    cookies: PairMap<'a, Cookies<'a>>,
+    args: PairMap<'a, Args<'a>>,
     arg_names: ArgList<'a>,
     arg_values: ArgList<'a>,
 }
@@ -157,16 +157,16 @@ impl<'a> Maps<'a> {
                 headers,
                 slots: Slots::new(),
             },
-            header_names: HeaderNames { headers },
-            header_values: HeaderValues { headers },
-            cookies: CookieMap {
+            header_names: HeaderList {
                 headers,
-                slots: Slots::new(),
+                names: true,
             },
-            args: ArgMap {
-                query,
-                slots: Slots::new(),
+            header_values: HeaderList {
+                headers,
+                names: false,
             },
+            cookies: PairMap::new(Cookies(headers)),
+            args: PairMap::new(Args(query)),
             arg_names: ArgList { query, names: true },
             arg_values: ArgList {
                 query,
@@ -495,33 +495,124 @@ impl MapValue for HeaderMap<'_> {
     }
 }
 
-struct HeaderNames<'a> {
+/// The names (or the values) of all headers, in order.
+struct HeaderList<'a> {
     headers: Headers<'a>,
+    names: bool,
 }
 
-impl ArrayValue for HeaderNames<'_> {
+impl ArrayValue for HeaderList<'_> {
     fn len(&self) -> usize {
         self.headers.len()
     }
     fn get(&self, index: usize) -> Option<Value<'_>> {
-        self.headers.get(index).map(|(n, _)| Value::Bytes(n))
+        self.headers
+            .get(index)
+            .map(|(n, v)| Value::Bytes(if self.names { n } else { v }))
     }
 }
 
-struct HeaderValues<'a> {
-    headers: Headers<'a>,
+// ---- name/value pairs: cookies and query arguments ------------------------------------------
+
+/// Where the `name=value` pairs of a Map field come from. Copied into every view of it; each
+/// call walks the pairs again (nothing is collected, so nothing is allocated).
+trait Pairs<'a>: Copy {
+    fn pairs(self) -> impl Iterator<Item = (&'a [u8], &'a [u8])>;
 }
 
-impl ArrayValue for HeaderValues<'_> {
+/// The cookies of every `Cookie` header, in order.
+#[derive(Clone, Copy)]
+struct Cookies<'a>(Headers<'a>);
+
+impl<'a> Pairs<'a> for Cookies<'a> {
+    fn pairs(self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        cookie_pairs(self.0)
+    }
+}
+
+/// The arguments of a query string (raw, not percent-decoded), in order.
+#[derive(Clone, Copy)]
+struct Args<'a>(&'a [u8]);
+
+impl<'a> Pairs<'a> for Args<'a> {
+    fn pairs(self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        arg_pairs(self.0)
+    }
+}
+
+/// A Map of name -> the Array of that name's values, names compared exactly.
+struct PairMap<'a, P> {
+    source: P,
+    slots: Slots<PairArray<'a, P>>,
+}
+
+impl<P> PairMap<'_, P> {
+    fn new(source: P) -> Self {
+        PairMap {
+            source,
+            slots: Slots::new(),
+        }
+    }
+}
+
+/// All values of one name, in order.
+struct PairArray<'a, P> {
+    source: P,
+    name: &'a [u8],
+}
+
+impl<'a, P: Pairs<'a>> PairArray<'a, P> {
+    fn values(&self) -> impl Iterator<Item = &'a [u8]> {
+        let name = self.name;
+        self.source
+            .pairs()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl<'a, P: Pairs<'a>> ArrayValue for PairArray<'a, P> {
     fn len(&self) -> usize {
-        self.headers.len()
+        self.values().count()
     }
     fn get(&self, index: usize) -> Option<Value<'_>> {
-        self.headers.get(index).map(|(_, v)| Value::Bytes(v))
+        self.values().nth(index).map(Value::Bytes)
     }
 }
 
-// ---- cookies ----------------------------------------------------------------------------
+impl<'a, P: Pairs<'a>> PairMap<'a, P> {
+    fn array(&self, name: &'a [u8]) -> Option<&PairArray<'a, P>> {
+        self.slots.intern(
+            PairArray {
+                source: self.source,
+                name,
+            },
+            |a, b| a.name == b.name,
+        )
+    }
+}
+
+impl<'a, P: Pairs<'a>> MapValue for PairMap<'a, P> {
+    fn get(&self, key: &[u8]) -> Option<Value<'_>> {
+        let (name, _) = self.source.pairs().find(|(n, _)| *n == key)?;
+        Some(Value::Array(self.array(name)?))
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&[u8], Value<'_>) -> bool) {
+        for (i, (name, _)) in self.source.pairs().enumerate() {
+            // Visit each name once, at its first occurrence.
+            if self.source.pairs().take(i).any(|(n, _)| n == name) {
+                continue;
+            }
+            let Some(arr) = self.array(name) else {
+                return;
+            };
+            if !f(name, Value::Array(arr)) {
+                return;
+            }
+        }
+    }
+}
 
 /// `name=value` pairs of every `Cookie` header, in order.
 fn cookie_pairs<'a>(headers: Headers<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
@@ -541,66 +632,7 @@ fn cookie_pairs<'a>(headers: Headers<'a>) -> impl Iterator<Item = (&'a [u8], &'a
         })
 }
 
-struct CookieMap<'a> {
-    headers: Headers<'a>,
-    slots: Slots<CookieArray<'a>>,
-}
-
-struct CookieArray<'a> {
-    headers: Headers<'a>,
-    name: &'a [u8],
-}
-
-impl ArrayValue for CookieArray<'_> {
-    fn len(&self) -> usize {
-        cookie_pairs(self.headers)
-            .filter(|(n, _)| *n == self.name)
-            .count()
-    }
-    fn get(&self, index: usize) -> Option<Value<'_>> {
-        cookie_pairs(self.headers)
-            .filter(|(n, _)| *n == self.name)
-            .nth(index)
-            .map(|(_, v)| Value::Bytes(v))
-    }
-}
-
-impl MapValue for CookieMap<'_> {
-    fn get(&self, key: &[u8]) -> Option<Value<'_>> {
-        let (name, _) = cookie_pairs(self.headers).find(|(n, _)| *n == key)?;
-        let arr = self.slots.intern(
-            CookieArray {
-                headers: self.headers,
-                name,
-            },
-            |a, b| a.name == b.name,
-        )?;
-        Some(Value::Array(arr))
-    }
-
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], Value<'_>) -> bool) {
-        for (i, (name, _)) in cookie_pairs(self.headers).enumerate() {
-            if cookie_pairs(self.headers).take(i).any(|(n, _)| n == name) {
-                continue;
-            }
-            let Some(arr) = self.slots.intern(
-                CookieArray {
-                    headers: self.headers,
-                    name,
-                },
-                |a, b| a.name == b.name,
-            ) else {
-                return;
-            };
-            if !f(name, Value::Array(arr)) {
-                return;
-            }
-        }
-    }
-}
-
-// ---- query arguments (raw, not percent-decoded) --------------------------------------------
-
+/// `name=value` arguments of a query string (raw, not percent-decoded), in order.
 fn arg_pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     query
         .split(|&b| b == b'&')
@@ -614,64 +646,7 @@ fn arg_pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-struct ArgMap<'a> {
-    query: &'a [u8],
-    slots: Slots<ArgArray<'a>>,
-}
-
-struct ArgArray<'a> {
-    query: &'a [u8],
-    name: &'a [u8],
-}
-
-impl ArrayValue for ArgArray<'_> {
-    fn len(&self) -> usize {
-        arg_pairs(self.query)
-            .filter(|(n, _)| *n == self.name)
-            .count()
-    }
-    fn get(&self, index: usize) -> Option<Value<'_>> {
-        arg_pairs(self.query)
-            .filter(|(n, _)| *n == self.name)
-            .nth(index)
-            .map(|(_, v)| Value::Bytes(v))
-    }
-}
-
-impl MapValue for ArgMap<'_> {
-    fn get(&self, key: &[u8]) -> Option<Value<'_>> {
-        let (name, _) = arg_pairs(self.query).find(|(n, _)| *n == key)?;
-        let arr = self.slots.intern(
-            ArgArray {
-                query: self.query,
-                name,
-            },
-            |a, b| a.name == b.name,
-        )?;
-        Some(Value::Array(arr))
-    }
-
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], Value<'_>) -> bool) {
-        for (i, (name, _)) in arg_pairs(self.query).enumerate() {
-            if arg_pairs(self.query).take(i).any(|(n, _)| n == name) {
-                continue;
-            }
-            let Some(arr) = self.slots.intern(
-                ArgArray {
-                    query: self.query,
-                    name,
-                },
-                |a, b| a.name == b.name,
-            ) else {
-                return;
-            };
-            if !f(name, Value::Array(arr)) {
-                return;
-            }
-        }
-    }
-}
-
+/// The names (or the values) of all query arguments, in order.
 struct ArgList<'a> {
     query: &'a [u8],
     names: bool,

@@ -109,10 +109,9 @@ impl RoutingConfig {
                     Some(prefix) => region_ids
                         .iter()
                         .filter(|(code, _)| code.starts_with(prefix))
-                        .fold(0u64, |m, (_, id)| m | bit(*id)),
-                    None => {
-                        region_ref(&mut cx, path.key("regions").index(i), pattern).map_or(0, bit)
-                    }
+                        .fold(0u64, |m, (_, id)| m | id.bit()),
+                    None => region_ref(&mut cx, path.key("regions").index(i), pattern)
+                        .map_or(0, RegionId::bit),
                 };
                 if matched == 0 && pattern.ends_with('*') {
                     cx.err(
@@ -187,7 +186,7 @@ impl RoutingConfig {
                 continue;
             };
             if let Some((group, allowed)) = country_groups.get(country)
-                && allowed & bit(region) == 0
+                && allowed & region.bit() == 0
             {
                 let group = groups.get(group.index()).map_or("", |g| &*g.name);
                 cx.err(
@@ -463,10 +462,6 @@ impl Cx {
         self.errors
             .push(RoutingError::new(path, message).with_help(help));
     }
-}
-
-fn bit(r: RegionId) -> u64 {
-    1u64 << (r.0 & 63)
 }
 
 fn valid_address(address: &str) -> bool {

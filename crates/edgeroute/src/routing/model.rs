@@ -59,6 +59,14 @@ id_type!(
 /// The most regions a routing section may declare (region sets are 64-bit masks).
 pub const MAX_REGIONS: usize = 64;
 
+impl RegionId {
+    /// The region's bit in a region set (a 64-bit mask, see [`MAX_REGIONS`]).
+    #[inline]
+    pub(crate) const fn bit(self) -> u64 {
+        1u64 << (self.0 & 63)
+    }
+}
+
 /// The most endpoints a pool may have (a pool's usable endpoints are a 64-bit mask).
 pub const MAX_POOL_ENDPOINTS: usize = 64;
 
@@ -447,15 +455,20 @@ impl CompiledRouting {
             .map(|(_, t)| *t)
     }
 
+    /// The pool's endpoints, in pool order (bit `b` of an endpoint mask is the `b`-th).
+    #[inline]
+    pub(crate) fn endpoints_of(&self, pool: &Pool) -> &[Endpoint] {
+        let start = pool.first_endpoint as usize;
+        let end = start.saturating_add(pool.endpoint_count as usize);
+        self.endpoints.get(start..end).unwrap_or_default()
+    }
+
+    /// The pool's endpoints with their ids, in pool order.
     pub(crate) fn pool_endpoints(
         &self,
         pool: &Pool,
     ) -> impl Iterator<Item = (EndpointId, &Endpoint)> + Clone {
-        let start = pool.first_endpoint as usize;
-        let end = start.saturating_add(pool.endpoint_count as usize);
-        self.endpoints
-            .get(start..end)
-            .unwrap_or_default()
+        self.endpoints_of(pool)
             .iter()
             .zip(pool.first_endpoint..)
             .map(|(e, i)| (EndpointId(i), e))

@@ -367,11 +367,6 @@ impl CompiledRouting {
 
 type First = (RegionId, Option<PoolId>, FailoverReason);
 
-#[inline]
-fn bit(r: RegionId) -> u64 {
-    1u64 << (r.0 & 63)
-}
-
 /// Per-call context of [`CompiledRouting::route`].
 struct Cx<'a, 'r> {
     routing: &'r CompiledRouting,
@@ -410,7 +405,7 @@ impl<'r> Cx<'_, 'r> {
         match service.steering {
             Steering::Geo => {
                 for &region in ranked {
-                    if service.region_mask & bit(region) == 0 {
+                    if service.region_mask & region.bit() == 0 {
                         continue;
                     }
                     let reason = if binding.region_forced(region) == Forced::Down {
@@ -431,7 +426,7 @@ impl<'r> Cx<'_, 'r> {
                     let Some(p) = routing.pools.get(pool.index()) else {
                         continue;
                     };
-                    if allowed & bit(p.region) == 0 {
+                    if allowed & p.region.bit() == 0 {
                         continue;
                     }
                     if let Some(mask) = self.healthy_mask(pool, p)
@@ -450,25 +445,7 @@ impl<'r> Cx<'_, 'r> {
                 }
             }
             Steering::Random => {
-                let mut total = 0u64;
-                let mut chosen = None;
-                for (i, &id) in (0u64..).zip(service.ordered_pools.iter()) {
-                    let Some(p) = routing.pools.get(id.index()) else {
-                        continue;
-                    };
-                    if p.weight == 0 || allowed & bit(p.region) == 0 {
-                        continue;
-                    }
-                    let Some(mask) = self.healthy_mask(id, p) else {
-                        continue;
-                    };
-                    let weight = u64::from(p.weight);
-                    total += weight;
-                    if below(mix64(self.seed() ^ POOL_SALT ^ i), total) < weight {
-                        chosen = Some((id, mask));
-                    }
-                }
-                if let Some((pool, mask)) = chosen
+                if let Some((pool, mask)) = self.pick_weighted(&service.ordered_pools, allowed)
                     && let Some(chosen) = self.chosen(pool, mask, None, false)
                 {
                     return chosen;
@@ -482,7 +459,7 @@ impl<'r> Cx<'_, 'r> {
             let inside = routing
                 .pools
                 .get(pool.index())
-                .is_some_and(|p| allowed & bit(p.region) != 0);
+                .is_some_and(|p| allowed & p.region.bit() != 0);
             match group {
                 None => true,
                 Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
@@ -572,12 +549,7 @@ impl<'r> Cx<'_, 'r> {
     fn usable_mask(&self, pool: &Pool) -> u64 {
         let monitored = pool.monitor.is_some();
         let unknown = self.service.unknown_healthy;
-        let start = pool.first_endpoint as usize;
-        let configs = self
-            .routing
-            .endpoints
-            .get(start..start.saturating_add(pool.endpoint_count as usize))
-            .unwrap_or_default();
+        let configs = self.routing.endpoints_of(pool);
         let states = self
             .binding
             .endpoint_range(pool.first_endpoint, pool.endpoint_count);
@@ -628,8 +600,7 @@ impl<'r> Cx<'_, 'r> {
     }
 
     /// A healthy pool among `pools` (whose region is not forced down), chosen by pool weight
-    /// in one pass (weighted reservoir sampling: candidate `i` replaces the choice with
-    /// probability `w_i / (w_1 + ... + w_i)`), with its usable endpoints.
+    /// (see [`pick_weighted`](Self::pick_weighted)), with its usable endpoints.
     #[inline]
     fn pick_pool(&self, pools: &[PoolId]) -> Option<(PoolId, u64)> {
         if let [only] = pools {
@@ -640,13 +611,21 @@ impl<'r> Cx<'_, 'r> {
                 self.pool_mask(*only, p).map(|mask| (*only, mask))
             };
         }
+        self.pick_weighted(pools, u64::MAX)
+    }
+
+    /// A healthy pool among `pools` whose region is in `allowed` (a region bit mask), chosen
+    /// by pool weight in one pass (weighted reservoir sampling: candidate `i` replaces the
+    /// choice with probability `w_i / (w_1 + ... + w_i)`), with its usable endpoints.
+    #[inline]
+    fn pick_weighted(&self, pools: &[PoolId], allowed: u64) -> Option<(PoolId, u64)> {
         let mut total = 0u64;
         let mut chosen = None;
         for (i, &id) in (0u64..).zip(pools) {
             let Some(p) = self.routing.pools.get(id.index()) else {
                 continue;
             };
-            if p.weight == 0 {
+            if p.weight == 0 || allowed & p.region.bit() == 0 {
                 continue;
             }
             let Some(mask) = self.healthy_mask(id, p) else {
@@ -697,12 +676,7 @@ impl<'r> Cx<'_, 'r> {
             // One candidate: every steering method agrees.
             return Some(mask.trailing_zeros());
         }
-        let start = pool.first_endpoint as usize;
-        let endpoints = self
-            .routing
-            .endpoints
-            .get(start..start.saturating_add(pool.endpoint_count as usize))
-            .unwrap_or_default();
+        let endpoints = self.routing.endpoints_of(pool);
         let get = |b: u32| endpoints.get(b as usize);
         let weight = |b: u32| get(b).map_or(0, |e| e.weight);
         let random = || mix64(self.seed() ^ pool.hash);
@@ -834,7 +808,7 @@ pub(crate) mod reference {
             match service.steering {
                 Steering::Geo => {
                     for &region in ranked {
-                        if service.region_mask & bit(region) == 0 {
+                        if service.region_mask & region.bit() == 0 {
                             continue;
                         }
                         let reason = if binding.region_forced(region) == Forced::Down {
@@ -855,7 +829,7 @@ pub(crate) mod reference {
                         let Some(p) = self.pools.get(pool.index()) else {
                             continue;
                         };
-                        if allowed & bit(p.region) == 0 {
+                        if allowed & p.region.bit() == 0 {
                             continue;
                         }
                         if let Some(mask) = cx.healthy_mask(pool, p)
@@ -880,7 +854,7 @@ pub(crate) mod reference {
                         let Some(p) = self.pools.get(id.index()) else {
                             continue;
                         };
-                        if p.weight == 0 || allowed & bit(p.region) == 0 {
+                        if p.weight == 0 || allowed & p.region.bit() == 0 {
                             continue;
                         }
                         let Some(mask) = cx.healthy_mask(id, p) else {
@@ -903,7 +877,7 @@ pub(crate) mod reference {
                 let inside = self
                     .pools
                     .get(pool.index())
-                    .is_some_and(|p| allowed & bit(p.region) != 0);
+                    .is_some_and(|p| allowed & p.region.bit() != 0);
                 match group {
                     None => true,
                     Some(g) => g.when_unavailable == WhenUnavailable::FallbackPool && inside,
