@@ -354,23 +354,46 @@ impl TrafficModel {
     }
 }
 
-/// A client as the generator needs it (kept in the weighted table, so a draw is one lookup).
+/// A client as the generator needs it (kept in its zone's weighted table, so a draw is one
+/// lookup).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ShardClient {
     client: u32,
     local: u32,
     group: u32,
-    utc_offset_h: f64,
     bot_score: u8,
     threat_score: u8,
     verified: bool,
 }
 
+/// The shard's clients of one UTC offset. Every client of a zone has the same daily shape at
+/// any instant, so the generator thins by the shape per zone, before it draws (and reads) a
+/// client.
+#[derive(Debug, Clone)]
+struct Zone {
+    offset_h: f64,
+    /// The sum of its clients' weights.
+    weight: f64,
+    clients: WeightedTable<ShardClient>,
+}
+
+/// Per UTC hour: each zone's largest shape factor during the hour, and the zones weighted by
+/// weight times that bound (the candidate mix of the hour).
+#[derive(Debug, Clone)]
+struct HourZones {
+    hour: u64,
+    bounds: Vec<f64>,
+    pick: Option<WeightedTable<u32>>,
+    /// The sum over zones of weight times bound: the hour's candidate rate per unit of model
+    /// rate.
+    rate_weight: f64,
+}
+
 /// A shard's traffic generator: its clients and random stream.
 #[derive(Debug, Clone)]
 pub struct ShardTraffic {
-    /// The shard's clients with their group and UTC offset, weighted by activity.
-    client_table: Option<WeightedTable<ShardClient>>,
+    /// The shard's clients by UTC offset, each weighted by activity.
+    zones: Vec<Zone>,
     /// Share of all normal traffic this shard carries.
     pub weight: f64,
     /// Per attack (same order as [`TrafficModel::attacks`]): this shard's attack clients.
@@ -379,9 +402,7 @@ pub struct ShardTraffic {
     attack_base: Vec<u32>,
     attack_total: Vec<u32>,
     rng: SimRng,
-    /// UTC offsets (hours) of the groups this shard's clients live in.
-    offsets: Vec<f64>,
-    bound_cache: Option<(u64, f64)>,
+    hour_zones: Option<HourZones>,
 }
 
 impl ShardTraffic {
@@ -421,14 +442,6 @@ impl ShardTraffic {
             .iter()
             .map(|a| a.clients.end.saturating_sub(a.clients.start))
             .collect();
-        let mut offsets: Vec<f64> = clients
-            .iter()
-            .filter_map(|&i| population.clients.get(i as usize))
-            .filter_map(|c| population.groups.get(c.group as usize))
-            .map(|g| g.utc_offset_h)
-            .collect();
-        offsets.sort_by(f64::total_cmp);
-        offsets.dedup();
         let mut next = u32::try_from(clients.len()).unwrap_or(u32::MAX);
         let attack_base = attack_clients
             .iter()
@@ -438,33 +451,44 @@ impl ShardTraffic {
                 base
             })
             .collect();
+        // The clients by UTC offset (local indices stay in the order of `clients`).
+        let mut by_offset: Vec<(f64, ShardClient, f64)> = clients
+            .iter()
+            .zip(&weights)
+            .zip(0u32..)
+            .filter_map(|((&i, &w), local)| {
+                let c = population.clients.get(i as usize)?;
+                let g = population.groups.get(c.group as usize)?;
+                Some((
+                    g.utc_offset_h,
+                    ShardClient {
+                        client: i,
+                        local,
+                        group: c.group,
+                        bot_score: c.bot_score,
+                        threat_score: c.threat_score,
+                        verified: c.verified,
+                    },
+                    w,
+                ))
+            })
+            .collect();
+        by_offset.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.local.cmp(&b.1.local)));
+        let zones = by_offset
+            .chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq())
+            .filter_map(|run| {
+                let items: Vec<(ShardClient, f64)> = run.iter().map(|&(_, c, w)| (c, w)).collect();
+                Some(Zone {
+                    offset_h: run.first()?.0,
+                    weight: items.iter().map(|(_, w)| w).sum(),
+                    clients: WeightedTable::new(&items)?,
+                })
+            })
+            .collect();
         ShardTraffic {
             attack_base,
-            offsets,
-            bound_cache: None,
-            client_table: WeightedTable::new(
-                &clients
-                    .iter()
-                    .zip(&weights)
-                    .zip(0u32..)
-                    .filter_map(|((&i, &w), local)| {
-                        let c = population.clients.get(i as usize)?;
-                        let g = population.groups.get(c.group as usize)?;
-                        Some((
-                            ShardClient {
-                                client: i,
-                                local,
-                                group: c.group,
-                                utc_offset_h: g.utc_offset_h,
-                                bot_score: c.bot_score,
-                                threat_score: c.threat_score,
-                                verified: c.verified,
-                            },
-                            w,
-                        ))
-                    })
-                    .collect::<Vec<_>>(),
-            ),
+            zones,
+            hour_zones: None,
             weight,
             attack_clients,
             attack_total,
@@ -475,7 +499,7 @@ impl ShardTraffic {
     /// How many clients (normal and attack) this shard has: the bound of [`Arrival::local`].
     #[must_use]
     pub fn local_clients(&self) -> usize {
-        self.client_table.as_ref().map_or(0, WeightedTable::len)
+        self.zones.iter().map(|z| z.clients.len()).sum::<usize>()
             + self.attack_clients.iter().map(Vec::len).sum::<usize>()
     }
 
@@ -500,37 +524,48 @@ impl ShardTraffic {
         }
     }
 
-    /// The largest daily-shape factor any of this shard's groups reaches during UTC hour
-    /// `hour` (hours since virtual time zero), cached per hour. The shape is piecewise linear
+    /// Each zone's largest daily-shape factor during UTC hour `hour` (hours since virtual time
+    /// zero) and the hour's zone table, built once per hour. The shape is piecewise linear
     /// between hour midpoints, so the maximum over an hour is at its ends or its one midpoint.
-    fn hour_bound(&mut self, model: &TrafficModel, hour: u64) -> f64 {
-        if let Some((h, b)) = self.bound_cache
-            && h == hour
-        {
-            return b;
+    fn hour_zones(&mut self, model: &TrafficModel, hour: u64) -> Option<&HourZones> {
+        if self.hour_zones.as_ref().is_none_or(|h| h.hour != hour) {
+            let start = model.start_utc_h + hour as f64;
+            let bounds: Vec<f64> = self
+                .zones
+                .iter()
+                .map(|z| {
+                    let a = start + z.offset_h;
+                    let mid = (a - 0.5).floor() + 1.5;
+                    let m = model.shape.factor(a).max(model.shape.factor(a + 1.0)).max(
+                        if mid < a + 1.0 {
+                            model.shape.factor(mid)
+                        } else {
+                            0.0
+                        },
+                    );
+                    // Guard against rounding at the interpolation's kinks.
+                    (m * (1.0 + 1e-9)).min(model.shape.max())
+                })
+                .collect();
+            let weighted: Vec<(u32, f64)> = (0u32..)
+                .zip(self.zones.iter().zip(&bounds))
+                .map(|(i, (z, b))| (i, z.weight * b))
+                .collect();
+            self.hour_zones = Some(HourZones {
+                hour,
+                rate_weight: weighted.iter().map(|(_, w)| w).sum(),
+                pick: WeightedTable::new(&weighted),
+                bounds,
+            });
         }
-        let start = model.start_utc_h + hour as f64;
-        let mut bound: f64 = 0.0;
-        for &o in &self.offsets {
-            let a = start + o;
-            let mid = (a - 0.5).floor() + 1.5;
-            let m = model
-                .shape
-                .factor(a)
-                .max(model.shape.factor(a + 1.0))
-                .max(if mid < a + 1.0 {
-                    model.shape.factor(mid)
-                } else {
-                    0.0
-                });
-            bound = bound.max(m);
-        }
-        // Guard against rounding at the interpolation's kinks.
-        let bound = (bound * (1.0 + 1e-9)).min(model.shape.max());
-        self.bound_cache = Some((hour, bound));
-        bound
+        self.hour_zones.as_ref()
     }
 
+    /// Normal traffic in `[from, to)`: a Poisson process per client at the model's rate times
+    /// the client's weight, its local daily shape and the surges. Drawn hour piece by hour
+    /// piece as candidates at each zone's bound for the hour (a zone picked by weight times
+    /// bound), thinned by the zone's shape at the candidate's instant, then by the surges; only
+    /// a candidate the shape keeps draws a client.
     fn generate_normal(
         &mut self,
         model: &TrafficModel,
@@ -539,79 +574,99 @@ impl ShardTraffic {
         to: u64,
         out: &mut Vec<Arrival>,
     ) {
-        if self.client_table.is_none() || model.class_alias.is_none() {
-            return;
-        }
-        // Thinning bound over [from, to): the shard's own hourly shape maximum (tighter than
-        // the shape's global maximum, so fewer candidates are drawn and rejected).
-        let first_hour = from / 3_600_000_000;
-        let last_hour = to.saturating_sub(1) / 3_600_000_000;
-        let mut shape_bound = 0.0f64;
-        for h in first_hour..=last_hour {
-            shape_bound = shape_bound.max(self.hour_bound(model, h));
-        }
-        let (Some(client_table), Some(class_alias)) = (&self.client_table, &model.class_alias)
-        else {
+        let Some(class_alias) = &model.class_alias else {
             return;
         };
-        let bound = shape_bound * model.surge_bound(from, to);
-        let rate = model.rate * self.weight * bound; // candidates per second
-        if rate.is_nan() || rate <= 0.0 {
+        if self.zones.is_empty() {
             return;
         }
-        let mean_gap_us = 1e6 / rate;
-        let mut t = from as f64;
-        let end = to as f64;
+        let surge_bound = model.surge_bound(from, to);
         let has_surges = !model.surges.is_empty();
-        // A class-specific surge changes the mix, so the class must be known before thinning;
-        // otherwise it is drawn only for kept candidates.
+        // A class-specific surge changes the mix, so the class must be known before the surge
+        // thinning; otherwise it is drawn only for kept candidates.
         let class_first = model.surges.iter().any(Surge::by_class);
-        loop {
-            t += exponential(&mut self.rng, mean_gap_us);
-            if t >= end {
-                break;
-            }
-            let t_us = t as u64;
-            let Some(pick) = client_table.sample(&mut self.rng) else {
-                continue;
-            };
-            let mut class = if class_first {
-                class_alias.sample(&mut self.rng)
-            } else {
-                0
-            };
-            let local = model.utc_hour(t_us) + pick.utc_offset_h;
-            let mut keep = model.shape.factor(local);
-            if has_surges {
-                let k16 = u16::try_from(class).unwrap_or(0);
-                let country = population
-                    .groups
-                    .get(pick.group as usize)
-                    .map_or("", |g| g.country);
-                keep *= model.surge_factor(t_us, country, k16, class_first);
-            }
-            if self.rng.next_f64() * bound >= keep {
+        const HOUR_US: u64 = 3_600_000_000;
+        let mut piece = from;
+        while piece < to {
+            let hour = piece / HOUR_US;
+            let piece_end = to.min(hour.saturating_add(1).saturating_mul(HOUR_US));
+            let start = piece;
+            piece = piece_end;
+            if self.hour_zones(model, hour).is_none() {
                 continue;
             }
-            if !class_first {
-                class = class_alias.sample(&mut self.rng);
+            let ShardTraffic {
+                zones,
+                hour_zones: Some(hz),
+                rng,
+                ..
+            } = self
+            else {
+                continue;
+            };
+            let Some(pick) = &hz.pick else {
+                continue;
+            };
+            let rate = model.rate * hz.rate_weight * surge_bound; // candidates per second
+            if rate.is_nan() || rate <= 0.0 {
+                continue;
             }
-            let rank = model
-                .classes
-                .get(class)
-                .map_or(1, |k| k.zipf.sample(&mut self.rng));
-            out.push(Arrival {
-                t_us,
-                client: pick.client,
-                local: pick.local,
-                group: pick.group,
-                bot_score: pick.bot_score,
-                threat_score: pick.threat_score,
-                verified: pick.verified,
-                class: u16::try_from(class).unwrap_or(0),
-                source: Source::Normal,
-                rank,
-            });
+            let mean_gap_us = 1e6 / rate;
+            let mut t = start as f64;
+            let end = piece_end as f64;
+            loop {
+                t += exponential(rng, mean_gap_us);
+                if t >= end {
+                    break;
+                }
+                let t_us = t as u64;
+                let Some(z) = pick.sample(rng) else {
+                    continue;
+                };
+                let (Some(zone), Some(&bound)) = (zones.get(z as usize), hz.bounds.get(z as usize))
+                else {
+                    continue;
+                };
+                let keep = model.shape.factor(model.utc_hour(t_us) + zone.offset_h);
+                if rng.next_f64() * bound >= keep {
+                    continue;
+                }
+                let Some(client) = zone.clients.sample(rng) else {
+                    continue;
+                };
+                let mut class = if class_first {
+                    class_alias.sample(rng)
+                } else {
+                    0
+                };
+                if has_surges {
+                    let k16 = u16::try_from(class).unwrap_or(0);
+                    let country = population
+                        .groups
+                        .get(client.group as usize)
+                        .map_or("", |g| g.country);
+                    let f = model.surge_factor(t_us, country, k16, class_first);
+                    if rng.next_f64() * surge_bound >= f {
+                        continue;
+                    }
+                }
+                if !class_first {
+                    class = class_alias.sample(rng);
+                }
+                let rank = model.classes.get(class).map_or(1, |k| k.zipf.sample(rng));
+                out.push(Arrival {
+                    t_us,
+                    client: client.client,
+                    local: client.local,
+                    group: client.group,
+                    bot_score: client.bot_score,
+                    threat_score: client.threat_score,
+                    verified: client.verified,
+                    class: u16::try_from(class).unwrap_or(0),
+                    source: Source::Normal,
+                    rank,
+                });
+            }
         }
     }
 
@@ -747,6 +802,52 @@ mod tests {
         let expect = 20.0 * 86_400.0;
         assert!((n / expect - 1.0).abs() < 0.02, "{n} vs {expect}");
         assert!(out.windows(2).all(|w| w[0].t_us <= w[1].t_us));
+    }
+
+    /// Thinning per zone follows each client's own local time: over a day, arrivals by the
+    /// client's local hour follow the daily shape, whatever the zones' weights.
+    #[test]
+    fn arrivals_follow_the_shape_in_local_time() {
+        let colos: Vec<_> = edgeroute_geo::colos().iter().collect();
+        let pop = Population::build(
+            &PopulationConfig::default(),
+            &BotConfig::default(),
+            5000,
+            colos,
+            3,
+        );
+        let shape = DailyShape::default();
+        let model = TrafficModel::new(vec![class("a", 1.0)], shape.clone(), 5.0, 0.0, &[]);
+        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
+        let mut shard = ShardTraffic::new(&pop, all, vec![], &[], 7, 0);
+        assert!(shard.zones.len() > 10, "{} zones", shard.zones.len());
+        let mut out = Vec::new();
+        let day = 86_400_000_000u64;
+        let step = 1_000_000u64 * 900;
+        let mut t = 0;
+        while t < day {
+            shard.generate(&model, &pop, t, t + step, &mut out);
+            t += step;
+        }
+        let mut by_local = [0f64; 24];
+        for a in &out {
+            let offset = pop.groups[a.group as usize].utc_offset_h;
+            let local = (model.utc_hour(a.t_us) + offset).rem_euclid(24.0);
+            by_local[(local as usize).min(23)] += 1.0;
+        }
+        let n = out.len() as f64;
+        for (h, count) in by_local.iter().enumerate() {
+            // The shape's mean over local hour h, on a fine grid.
+            let mean = (0..60)
+                .map(|m| shape.factor(h as f64 + (f64::from(m) + 0.5) / 60.0))
+                .sum::<f64>()
+                / 60.0;
+            let expect = n * mean / 24.0;
+            assert!(
+                (count / expect - 1.0).abs() < 0.05,
+                "local hour {h}: {count} arrivals, expected {expect:.0}"
+            );
+        }
     }
 
     #[test]
