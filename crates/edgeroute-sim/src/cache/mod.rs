@@ -84,6 +84,7 @@
 
 mod clock;
 mod lru;
+mod one_list;
 mod params;
 mod queue;
 mod s3fifo;
@@ -96,6 +97,8 @@ mod ttl;
 mod wtinylfu;
 
 use std::fmt;
+
+use one_list::OneList;
 
 pub use params::{CachePolicy, PolicyParseError, S3FifoParams, WTinyLfuParams};
 pub use stats::{CacheStats, replay};
@@ -242,9 +245,9 @@ pub struct PolicyCache {
 #[derive(Debug)]
 enum Inner {
     Lru(lru::Lru),
-    Fifo(queue::Fifo),
-    Clock(clock::Clock),
-    Sieve(sieve::Sieve),
+    Fifo(OneList<queue::Fifo>),
+    Clock(OneList<clock::Clock>),
+    Sieve(OneList<sieve::Sieve>),
     S3FifoObjects(s3fifo::S3Fifo<s3fifo::ObjectNode>),
     S3FifoBytes(s3fifo::S3Fifo<s3fifo::ByteNode>),
     WTinyLfu(wtinylfu::WTinyLfu),
@@ -262,9 +265,9 @@ impl PolicyCache {
     pub fn new(policy: &CachePolicy, capacity: Capacity) -> Self {
         let inner = match policy {
             CachePolicy::Lru => Inner::Lru(lru::Lru::new(capacity)),
-            CachePolicy::Fifo => Inner::Fifo(queue::Fifo::new(capacity)),
-            CachePolicy::Clock => Inner::Clock(clock::Clock::new(capacity)),
-            CachePolicy::Sieve => Inner::Sieve(sieve::Sieve::new(capacity)),
+            CachePolicy::Fifo => Inner::Fifo(OneList::new(capacity)),
+            CachePolicy::Clock => Inner::Clock(OneList::new(capacity)),
+            CachePolicy::Sieve => Inner::Sieve(OneList::new(capacity)),
             CachePolicy::S3Fifo(p) => match capacity.unit {
                 SizeUnit::Objects => Inner::S3FifoObjects(s3fifo::S3Fifo::new(capacity, *p)),
                 SizeUnit::Bytes => Inner::S3FifoBytes(s3fifo::S3Fifo::new(capacity, *p)),

@@ -171,6 +171,18 @@ fn ratio(
     }
 }
 
+/// `floor(amount * ratio)`, as libCacheSim computes its queue sizes (S3-FIFO's queues,
+/// W-TinyLFU's window and protected segment).
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "a ratio in [0, 1] of a capacity: the product is non-negative and at most the capacity"
+)]
+pub(super) fn share(amount: u64, ratio: f64) -> u64 {
+    (amount as f64 * ratio) as u64
+}
+
 impl FromStr for CachePolicy {
     type Err = PolicyParseError;
 

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::params::S3FifoParams;
+use super::params::{S3FifoParams, share};
 use super::slots::{Ring, SlotNode, Slots, needs_compaction};
 use super::{Cache, CachePolicy, Capacity};
 
@@ -202,17 +202,6 @@ pub(crate) struct S3Fifo<N> {
     params: S3FifoParams,
     /// Set by the first eviction; before it, new objects go to main once small is full.
     has_evicted: bool,
-}
-
-/// `floor(amount * ratio)`, as libCacheSim computes its queue sizes.
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss,
-    reason = "a ratio in [0, 1] of a capacity: the product is non-negative and at most the capacity"
-)]
-fn share(amount: u64, ratio: f64) -> u64 {
-    (amount as f64 * ratio) as u64
 }
 
 impl<N: S3Node> S3Fifo<N> {

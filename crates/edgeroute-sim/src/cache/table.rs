@@ -392,6 +392,15 @@ impl Table {
         self.len = self.len.saturating_sub(1);
     }
 
+    /// Removes `key`'s node, if there is one ([`Table::remove`]); returns whether there was.
+    pub(crate) fn remove_key(&mut self, key: u64) -> bool {
+        let Some(idx) = self.find(key) else {
+            return false;
+        };
+        self.remove(idx);
+        true
+    }
+
     /// `node` moved from slot `from` to slot `to`: repoints its neighbours (or its list's ends)
     /// and the cursor.
     #[inline]

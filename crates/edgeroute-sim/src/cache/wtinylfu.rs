@@ -7,7 +7,7 @@
 //! until it fits. A hit in probation promotes to protected; protected overflow demotes its tail
 //! back to probation.
 
-use super::params::WTinyLfuParams;
+use super::params::{WTinyLfuParams, share};
 use super::sketch::FrequencySketch;
 use super::table::{Table, hash_key};
 use super::{Cache, CachePolicy, Capacity, SizeUnit};
@@ -29,16 +29,6 @@ pub(crate) struct WTinyLfu {
     protected_cap: u64,
     sketch: FrequencySketch,
     params: WTinyLfuParams,
-}
-
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss,
-    reason = "a ratio in [0, 1] of a capacity: the product is non-negative and at most the capacity"
-)]
-fn share(amount: u64, ratio: f64) -> u64 {
-    (amount as f64 * ratio) as u64
 }
 
 impl WTinyLfu {
@@ -163,11 +153,7 @@ impl Cache for WTinyLfu {
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        let Some(idx) = self.table.find(key) else {
-            return false;
-        };
-        self.table.remove(idx);
-        true
+        self.table.remove_key(key)
     }
 
     fn len(&self) -> usize {
