@@ -770,16 +770,37 @@ mod tests {
         assert_eq!(c.size_of(5, k), c.object_size(k));
     }
 
-    #[test]
-    fn rate_matches_over_a_day() {
+    /// 5,000 clients placed by the default population over every data centre.
+    fn population() -> Population {
         let colos: Vec<_> = edgeroute_geo::colos().iter().collect();
-        let pop = Population::build(
+        Population::build(
             &PopulationConfig::default(),
             &BotConfig::default(),
             5000,
             colos,
             3,
-        );
+        )
+    }
+
+    /// One generator for every client of `pop`, driven over a day in `step`-long calls.
+    fn one_day(pop: &Population, model: &TrafficModel, seed: u64, step: u64) -> Vec<Arrival> {
+        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
+        let mut shard = ShardTraffic::new(pop, all, vec![], &[], seed, 0);
+        assert!(shard.zones.len() > 10, "{} zones", shard.zones.len());
+        assert!((shard.weight - 1.0).abs() < 1e-9);
+        let mut out = Vec::new();
+        let day = 86_400_000_000u64;
+        let mut t = 0;
+        while t < day {
+            shard.generate(model, pop, t, t + step, &mut out);
+            t += step;
+        }
+        out
+    }
+
+    #[test]
+    fn rate_matches_over_a_day() {
+        let pop = population();
         let model = TrafficModel::new(
             vec![class("a", 0.5), class("b", 0.5)],
             DailyShape::default(),
@@ -787,17 +808,7 @@ mod tests {
             0.0,
             &[],
         );
-        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
-        let mut shard = ShardTraffic::new(&pop, all, vec![], &[], 1, 0);
-        assert!((shard.weight - 1.0).abs() < 1e-9);
-        let mut out = Vec::new();
-        let day = 86_400_000_000u64;
-        let step = 3_600_000_000u64;
-        let mut t = 0;
-        while t < day {
-            shard.generate(&model, &pop, t, t + step, &mut out);
-            t += step;
-        }
+        let out = one_day(&pop, &model, 1, 3_600_000_000);
         let n = out.len() as f64;
         let expect = 20.0 * 86_400.0;
         assert!((n / expect - 1.0).abs() < 0.02, "{n} vs {expect}");
@@ -808,27 +819,10 @@ mod tests {
     /// client's local hour follow the daily shape, whatever the zones' weights.
     #[test]
     fn arrivals_follow_the_shape_in_local_time() {
-        let colos: Vec<_> = edgeroute_geo::colos().iter().collect();
-        let pop = Population::build(
-            &PopulationConfig::default(),
-            &BotConfig::default(),
-            5000,
-            colos,
-            3,
-        );
+        let pop = population();
         let shape = DailyShape::default();
         let model = TrafficModel::new(vec![class("a", 1.0)], shape.clone(), 5.0, 0.0, &[]);
-        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
-        let mut shard = ShardTraffic::new(&pop, all, vec![], &[], 7, 0);
-        assert!(shard.zones.len() > 10, "{} zones", shard.zones.len());
-        let mut out = Vec::new();
-        let day = 86_400_000_000u64;
-        let step = 1_000_000u64 * 900;
-        let mut t = 0;
-        while t < day {
-            shard.generate(&model, &pop, t, t + step, &mut out);
-            t += step;
-        }
+        let out = one_day(&pop, &model, 7, 900_000_000);
         let mut by_local = [0f64; 24];
         for a in &out {
             let offset = pop.groups[a.group as usize].utc_offset_h;
