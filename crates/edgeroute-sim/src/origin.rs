@@ -117,36 +117,19 @@ mod tests {
     #[test]
     fn below_capacity_no_queueing() {
         let mut o = OriginQueue::new(2, 1_000, LogNormal::from_p50_p99(1.0, 1.0));
-        assert_eq!(
-            o.admit(0, 100),
-            OriginOutcome::Served {
-                queue_us: 0,
-                service_us: 100
-            }
-        );
-        assert_eq!(
-            o.admit(10, 100),
-            OriginOutcome::Served {
-                queue_us: 0,
-                service_us: 100
-            }
-        );
-        // Third waits for the first slot (free at 100).
-        assert_eq!(
-            o.admit(20, 100),
-            OriginOutcome::Served {
-                queue_us: 80,
-                service_us: 100
-            }
-        );
-        // At 150 slot 2 (free at 110) is idle again.
-        assert_eq!(
-            o.admit(150, 100),
-            OriginOutcome::Served {
-                queue_us: 0,
-                service_us: 100
-            }
-        );
+        // (arrival, expected wait) for 100 us jobs on two slots: the first two start at once,
+        // the third waits for the first slot (free at 100), and at 150 slot 2 (free at 110) is
+        // idle again.
+        for (t, queue_us) in [(0, 0), (10, 0), (20, 80), (150, 0)] {
+            assert_eq!(
+                o.admit(t, 100),
+                OriginOutcome::Served {
+                    queue_us,
+                    service_us: 100
+                },
+                "arrival at {t}"
+            );
+        }
     }
 
     #[test]

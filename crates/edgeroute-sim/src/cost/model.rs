@@ -81,6 +81,23 @@ impl Bill {
         });
     }
 
+    /// Adds `quantity` billed at `rate` (tiers apply to the month's quantity).
+    fn add_rated(
+        &mut self,
+        item: &str,
+        detail: impl Into<String>,
+        quantity: f64,
+        unit: &str,
+        rate: &Rate,
+    ) {
+        self.add(item, detail, quantity, unit, rate.cost(quantity));
+    }
+
+    /// Adds a fixed monthly fee: one month at `usd`.
+    fn add_monthly(&mut self, item: &str, detail: impl Into<String>, usd: f64) {
+        self.add(item, detail, 1.0, "month", usd);
+    }
+
     fn finish(self) -> ArchitectureCost {
         let mut items: BTreeMap<String, f64> = items::ALL
             .iter()
@@ -184,60 +201,50 @@ pub fn cost_report_at(
 fn edge_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) {
     let edge = &prices.edge;
     let t = usage.traffic;
-    bill.add(
-        items::EDGE_PLAN,
-        edge.plan.clone(),
-        1.0,
-        "month",
-        edge.plan_monthly,
-    );
+    bill.add_monthly(items::EDGE_PLAN, edge.plan.clone(), edge.plan_monthly);
     for (name, fee) in &edge.addons {
-        bill.add(items::EDGE_ADDONS, name.clone(), 1.0, "month", *fee);
+        bill.add_monthly(items::EDGE_ADDONS, name.clone(), *fee);
     }
     let gb = usage.monthly_gb(t.bytes_served());
-    bill.add(
+    bill.add_rated(
         items::CDN_BANDWIDTH,
         "all zones",
         gb,
         "GB",
-        edge.bandwidth_per_gb.cost(gb),
+        &edge.bandwidth_per_gb,
     );
     let m_req = usage.monthly(t.requests) / 1e6;
-    bill.add(
+    bill.add_rated(
         items::CDN_REQUESTS,
         "all zones",
         m_req,
         "million requests",
-        edge.requests_per_million.cost(m_req),
+        &edge.requests_per_million,
     );
     let m_dns = usage.monthly(t.dns_queries) / 1e6;
-    bill.add(
+    bill.add_rated(
         items::DNS,
         "queries",
         m_dns,
         "million queries",
-        edge.dns_queries_per_million.cost(m_dns),
+        &edge.dns_queries_per_million,
     );
     let m_waf = usage.monthly(t.waf_evaluated_requests) / 1e6;
-    bill.add(
+    bill.add_rated(
         items::WAF,
         "evaluated requests",
         m_waf,
         "million requests",
-        edge.waf_requests_per_million.cost(m_waf),
+        &edge.waf_requests_per_million,
     );
-    bill.add(
+    bill.add_monthly(
         items::DDOS_PROTECTION,
         "included in plan",
-        1.0,
-        "month",
         edge.ddos_monthly,
     );
-    bill.add(
+    bill.add_monthly(
         items::CERTIFICATES,
         "edge certificates",
-        1.0,
-        "month",
         edge.certificates_monthly,
     );
     #[expect(
@@ -249,12 +256,12 @@ fn edge_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) {
         |n| n as f64,
     );
     let m_workers = worker_requests * usage.scale / 1e6;
-    bill.add(
+    bill.add_rated(
         items::EDGE_COMPUTE,
         "edge code requests",
         m_workers,
         "million requests",
-        edge.worker_requests_per_million.cost(m_workers),
+        &edge.worker_requests_per_million,
     );
 }
 
@@ -264,20 +271,20 @@ fn cloud_only_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) {
     for (zone, zone_prices) in &cloud.cdn {
         let traffic = t.edge.get(zone).copied().unwrap_or_default();
         let gb = usage.monthly_gb(traffic.bytes);
-        bill.add(
+        bill.add_rated(
             items::CDN_BANDWIDTH,
             zone.as_str(),
             gb,
             "GB",
-            zone_prices.bandwidth_per_gb.cost(gb),
+            &zone_prices.bandwidth_per_gb,
         );
         let tens_of_k = usage.monthly(traffic.requests) / 1e4;
-        bill.add(
+        bill.add_rated(
             items::CDN_REQUESTS,
             zone.as_str(),
             tens_of_k,
             "10k requests",
-            zone_prices.https_requests_per_10k.cost(tens_of_k),
+            &zone_prices.https_requests_per_10k,
         );
     }
     // Edge traffic outside every zone cannot happen (every zone is priced), but requests counted
@@ -287,23 +294,23 @@ fn cloud_only_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) {
         && stray > 0
     {
         let tens_of_k = usage.monthly(stray) / 1e4;
-        bill.add(
+        bill.add_rated(
             items::CDN_REQUESTS,
             "requests without a zone (US rate)",
             tens_of_k,
             "10k requests",
-            us.https_requests_per_10k.cost(tens_of_k),
+            &us.https_requests_per_10k,
         );
     }
 
     let a = &prices.assumptions;
     let m_dns = usage.monthly(t.dns_queries) / 1e6;
-    bill.add(
+    bill.add_rated(
         items::DNS,
         "queries",
         m_dns,
         "million queries",
-        cloud.dns.queries_per_million.cost(m_dns),
+        &cloud.dns.queries_per_million,
     );
     let zones = f64::from(a.hosted_zones);
     bill.add(
@@ -364,35 +371,25 @@ fn cloud_only_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) {
     );
 
     if cloud.shield.enabled {
-        bill.add(
+        bill.add_monthly(
             items::DDOS_PROTECTION,
             "Shield Advanced subscription",
-            1.0,
-            "month",
             cloud.shield.monthly,
         );
         let gb = usage.monthly_gb(t.bytes_served());
-        bill.add(
+        bill.add_rated(
             items::DDOS_PROTECTION,
             "Shield Advanced data transfer",
             gb,
             "GB",
-            cloud.shield.data_transfer_per_gb.cost(gb),
+            &cloud.shield.data_transfer_per_gb,
         );
     } else {
-        bill.add(
-            items::DDOS_PROTECTION,
-            "Shield Standard (no charge)",
-            1.0,
-            "month",
-            0.0,
-        );
+        bill.add_monthly(items::DDOS_PROTECTION, "Shield Standard (no charge)", 0.0);
     }
-    bill.add(
+    bill.add_monthly(
         items::CERTIFICATES,
         "ACM certificates",
-        1.0,
-        "month",
         cloud.certificates_monthly,
     );
 }
@@ -440,12 +437,12 @@ fn origin_side(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) -> Resul
             .inter_region_per_gb
             .for_region(region, "aws.inter_region")?;
         let gb = usage.monthly_gb(*bytes);
-        bill.add(
+        bill.add_rated(
             items::INTER_REGION_TRANSFER,
             format!("from {region}"),
             gb,
             "GB",
-            rate.cost(gb),
+            rate,
         );
     }
     Ok(())
@@ -481,12 +478,12 @@ fn hybrid_egress(prices: &PriceTable, usage: &Usage<'_>, bill: &mut Bill) -> Res
             .internet_egress_per_gb
             .for_region(region, "aws.egress")?;
         let gb = usage.monthly_gb(r.bytes_out);
-        bill.add(
+        bill.add_rated(
             items::ORIGIN_EGRESS,
             format!("{region} to the edge"),
             gb,
             "GB",
-            rate.cost(gb),
+            rate,
         );
     }
     Ok(())

@@ -390,15 +390,8 @@ pub(crate) fn record_latency(
             *n += 1;
         }
     }
-    for (i, e) in ctx.events.iter().enumerate() {
-        let Some(es) = stats.events.get_mut(i) else {
-            continue;
-        };
-        if !affected(e, region, preferred) {
-            continue;
-        }
-        let recovered = st.recovered_us.get(i).copied().flatten();
-        match phase(e, recovered, t) {
+    for (e, es, phase) in affected_events(&mut stats.events, ctx, st, region, preferred, t) {
+        match phase {
             Some(Phase::Before) => es.before.record(latency_us),
             Some(Phase::During) => {
                 es.during.record(latency_us);
@@ -418,7 +411,11 @@ pub(crate) fn record_latency(
     }
 }
 
-/// Records a failed request against the events it belongs to.
+/// Records a failed request in its time bucket and against the events it belongs to.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per stage; a struct would only rename them"
+)]
 pub(crate) fn record_failure(
     stats: &mut Stats,
     ctx: &Ctx,
@@ -427,22 +424,40 @@ pub(crate) fn record_failure(
     region: Option<u16>,
     preferred: Option<u16>,
     t: u64,
+    bucket: usize,
 ) {
+    if let Some(b) = stats.series.get_mut(bucket) {
+        b.failed += 1;
+    }
     if let Source::Attack(_) = source {
         return;
     }
-    for (i, e) in ctx.events.iter().enumerate() {
-        let Some(es) = stats.events.get_mut(i) else {
-            continue;
-        };
-        if !affected(e, region, preferred) {
-            continue;
-        }
-        let recovered = st.recovered_us.get(i).copied().flatten();
-        if phase(e, recovered, t) == Some(Phase::During) {
+    for (_, es, phase) in affected_events(&mut stats.events, ctx, st, region, preferred, t) {
+        if phase == Some(Phase::During) {
             es.failed += 1;
         }
     }
+}
+
+/// The events a request at `t` belongs to (routed to `region`, preferring `preferred`), each
+/// with its stats and the phase of the event `t` falls in.
+fn affected_events<'a>(
+    events: &'a mut [stats::EventStats],
+    ctx: &'a Ctx,
+    st: &'a EpochState,
+    region: Option<u16>,
+    preferred: Option<u16>,
+    t: u64,
+) -> impl Iterator<Item = (&'a EventPlan, &'a mut stats::EventStats, Option<Phase>)> {
+    ctx.events
+        .iter()
+        .zip(events)
+        .enumerate()
+        .filter(move |(_, (e, _))| affected(e, region, preferred))
+        .map(move |(i, (e, es))| {
+            let recovered = st.recovered_us.get(i).copied().flatten();
+            (e, es, phase(e, recovered, t))
+        })
 }
 
 fn is_region_event(e: &EventPlan) -> bool {

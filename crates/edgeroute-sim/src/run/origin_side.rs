@@ -412,9 +412,6 @@ impl OriginSide {
     }
 
     fn fail(&mut self, ctx: &Ctx, st: &EpochState, j: &OriginJob, bucket: usize) {
-        if let Some(b) = self.stats.series.get_mut(bucket) {
-            b.failed += 1;
-        }
         super::record_failure(
             &mut self.stats,
             ctx,
@@ -423,6 +420,7 @@ impl OriginSide {
             Some(j.region),
             Some(j.preferred),
             j.t_us,
+            bucket,
         );
     }
 }

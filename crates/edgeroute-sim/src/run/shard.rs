@@ -43,6 +43,45 @@ pub(crate) struct Req<'a> {
     pub session_s: f64,
 }
 
+impl<'a> Req<'a> {
+    /// A synthetic request as far as its arrival `a` and its client decide it: when, from whom
+    /// and where (`client_ip`, `country`, `subdivision`, `continent`), its source and scores, and
+    /// `path`. The rest is what the request's source (a traffic class or an attack) sets; here it
+    /// is class 0, no host or method, no extra headers, no WebSocket upgrade, not a verified
+    /// bot, object key 0 of size 0, no session.
+    fn arrival(
+        a: &Arrival,
+        client_ip: &'a [u8],
+        country: &'a [u8],
+        subdivision: &'a [u8],
+        continent: u8,
+        path: &'a [u8],
+    ) -> Self {
+        Req {
+            t_us: a.t_us,
+            client: Some(a.local),
+            client_ip,
+            country,
+            subdivision,
+            group: a.group,
+            continent,
+            class: 0,
+            source: a.source,
+            host: b"",
+            method: b"",
+            path,
+            extra_headers: &[],
+            websocket: false,
+            bot_score: i64::from(a.bot_score),
+            threat_score: i64::from(a.threat_score),
+            verified: false,
+            key: 0,
+            size: 0,
+            session_s: 0.0,
+        }
+    }
+}
+
 /// One shard's state.
 pub(crate) struct Shard {
     pub index: u32,
@@ -206,26 +245,16 @@ impl Shard {
                     None => 0.0,
                 };
                 Req {
-                    t_us: a.t_us,
-                    client: Some(a.local),
-                    client_ip: ip,
-                    country: group.country.as_bytes(),
-                    subdivision: sub,
-                    group: a.group,
-                    continent,
                     class: a.class,
-                    source: a.source,
                     host: &class.host,
                     method: &class.method,
-                    path: &path,
                     extra_headers: &class.headers,
                     websocket: class.session.is_some(),
-                    bot_score: i64::from(a.bot_score),
-                    threat_score: i64::from(a.threat_score),
                     verified: a.verified,
                     key,
                     size: class.size_of(a.rank, key),
                     session_s,
+                    ..Req::arrival(a, ip, group.country.as_bytes(), sub, continent, &path)
                 }
             }
             Source::Attack(ev) => {
@@ -236,26 +265,11 @@ impl Shard {
                 path.clear();
                 path.extend_from_slice(&att.path);
                 Req {
-                    t_us: a.t_us,
-                    client: Some(a.local),
-                    client_ip: ip,
-                    country: group.country.as_bytes(),
-                    subdivision: sub,
-                    group: a.group,
-                    continent,
                     class: ctx.attack_class(),
-                    source: a.source,
                     host: &att.host,
                     method: &att.method,
-                    path: &path,
-                    extra_headers: &[],
-                    websocket: false,
-                    bot_score: i64::from(a.bot_score),
-                    threat_score: i64::from(a.threat_score),
-                    verified: false,
-                    key: 0,
                     size: 1_000,
-                    session_s: 0.0,
+                    ..Req::arrival(a, ip, group.country.as_bytes(), sub, continent, &path)
                 }
             }
         };
@@ -550,9 +564,6 @@ impl Shard {
         (region, preferred): (Option<u16>, Option<u16>),
         bucket: usize,
     ) {
-        if let Some(b) = self.stats.series.get_mut(bucket) {
-            b.failed += 1;
-        }
         super::record_failure(
             &mut self.stats,
             ctx,
@@ -561,6 +572,7 @@ impl Shard {
             region,
             preferred,
             r.t_us,
+            bucket,
         );
     }
 }

@@ -15,14 +15,17 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn error(&self, path: &str, message: String) -> ScenarioError {
+        ScenarioError::new(self.origin, self.text, path, self.spans.span(path), message)
+    }
+
     fn err(&mut self, path: &str, message: String) {
-        let e = ScenarioError::new(self.origin, self.text, path, self.spans.span(path), message);
+        let e = self.error(path, message);
         self.errors.push(e);
     }
 
     fn err_help(&mut self, path: &str, message: String, help: &str) {
-        let e = ScenarioError::new(self.origin, self.text, path, self.spans.span(path), message)
-            .with_help(help);
+        let e = self.error(path, message).with_help(help);
         self.errors.push(e);
     }
 
