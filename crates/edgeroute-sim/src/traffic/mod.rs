@@ -392,8 +392,12 @@ struct HourZones {
 /// A shard's traffic generator: its clients and random stream.
 #[derive(Debug, Clone)]
 pub struct ShardTraffic {
-    /// The shard's clients by UTC offset, each weighted by activity.
+    /// The shard's clients by UTC offset, each weighted by activity (a zone whose clients all
+    /// weigh nothing is left out).
     zones: Vec<Zone>,
+    /// How many normal clients the shard has (local indices `0..normal_clients`, in the order
+    /// given, whether or not their zone is kept).
+    normal_clients: usize,
     /// Share of all normal traffic this shard carries.
     pub weight: f64,
     /// Per attack (same order as [`TrafficModel::attacks`]): this shard's attack clients.
@@ -488,6 +492,7 @@ impl ShardTraffic {
         ShardTraffic {
             attack_base,
             zones,
+            normal_clients: clients.len(),
             hour_zones: None,
             weight,
             attack_clients,
@@ -499,8 +504,7 @@ impl ShardTraffic {
     /// How many clients (normal and attack) this shard has: the bound of [`Arrival::local`].
     #[must_use]
     pub fn local_clients(&self) -> usize {
-        self.zones.iter().map(|z| z.clients.len()).sum::<usize>()
-            + self.attack_clients.iter().map(Vec::len).sum::<usize>()
+        self.normal_clients + self.attack_clients.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Appends this shard's arrivals in `[from, to)` microseconds to `out`, in time order.
