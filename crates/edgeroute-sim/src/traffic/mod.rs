@@ -1,10 +1,14 @@
 //! Traffic: who sends which requests when.
 //!
-//! Synthetic traffic is a non-homogeneous Poisson process per shard: candidate arrivals at the
-//! shard's peak rate, each assigned a client (weighted by the client's activity) and a class (by
-//! share), then kept with probability `shape(local hour) × surge / bound` (thinning, which is
-//! exact for any rate curve below the bound). Every shard draws from its own random stream, so
-//! the traffic of a shard does not depend on how many threads run the shards.
+//! Synthetic traffic is a non-homogeneous Poisson process per client, at the model's rate times
+//! the client's weight (its activity), its daily shape at its local hour, and the surges. A
+//! shard draws it by thinning, which is exact for any rate curve below the bound: its clients are
+//! grouped into zones by UTC offset; hour by hour, candidate arrivals come at each zone's
+//! largest shape factor of the hour, a candidate's zone is drawn by weight times that bound, and
+//! it is kept with probability `shape(local hour) / bound`; a kept candidate then draws its
+//! client (by weight, within the zone), is thinned again by `surge / surge bound` when the
+//! scenario has surges, and draws its class (by share). Every shard draws from its own random
+//! stream, so the traffic of a shard does not depend on how many threads run the shards.
 //!
 //! Objects within a class follow Zipf(alpha) popularity; an object's size is fixed by a hash of
 //! its key, drawn from the class's lognormal size distribution, so the same object always has
