@@ -535,7 +535,7 @@ impl ShardTraffic {
     /// Each zone's largest daily-shape factor during UTC hour `hour` (hours since virtual time
     /// zero) and the hour's zone table, built once per hour. The shape is piecewise linear
     /// between hour midpoints, so the maximum over an hour is at its ends or its one midpoint.
-    fn hour_zones(&mut self, model: &TrafficModel, hour: u64) -> Option<&HourZones> {
+    fn refresh_hour_zones(&mut self, model: &TrafficModel, hour: u64) {
         if self.hour_zones.as_ref().is_none_or(|h| h.hour != hour) {
             let start = model.start_utc_h + hour as f64;
             let bounds: Vec<f64> = self
@@ -566,7 +566,6 @@ impl ShardTraffic {
                 bounds,
             });
         }
-        self.hour_zones.as_ref()
     }
 
     /// Normal traffic in `[from, to)`: a Poisson process per client at the model's rate times
@@ -600,9 +599,7 @@ impl ShardTraffic {
             let piece_end = to.min(hour.saturating_add(1).saturating_mul(HOUR_US));
             let start = piece;
             piece = piece_end;
-            if self.hour_zones(model, hour).is_none() {
-                continue;
-            }
+            self.refresh_hour_zones(model, hour);
             let ShardTraffic {
                 zones,
                 hour_zones: Some(hz),
