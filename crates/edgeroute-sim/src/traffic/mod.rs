@@ -431,18 +431,21 @@ impl ShardTraffic {
                 *w += f64::from(c.activity);
             }
         }
+        // One weight per entry of `clients`, in its order (an index the population does not
+        // have weighs nothing), so the zip with `clients` below stays aligned.
         let weights: Vec<f64> = clients
             .iter()
-            .filter_map(|&i| population.clients.get(i as usize))
-            .map(|c| {
-                let g = c.group as usize;
-                let gw = population.groups.get(g).map_or(0.0, |g| g.weight);
-                let denom = per_group
-                    .get(g)
-                    .copied()
-                    .unwrap_or(1.0)
-                    .max(f64::MIN_POSITIVE);
-                gw * f64::from(c.activity) / denom
+            .map(|&i| {
+                population.clients.get(i as usize).map_or(0.0, |c| {
+                    let g = c.group as usize;
+                    let gw = population.groups.get(g).map_or(0.0, |g| g.weight);
+                    let denom = per_group
+                        .get(g)
+                        .copied()
+                        .unwrap_or(1.0)
+                        .max(f64::MIN_POSITIVE);
+                    gw * f64::from(c.activity) / denom
+                })
             })
             .collect();
         let weight = weights.iter().sum();
@@ -801,6 +804,25 @@ mod tests {
             t += step;
         }
         out
+    }
+
+    /// An index the population does not have weighs nothing and shifts no other client's
+    /// weight: each zone weighs what it weighs without it.
+    #[test]
+    fn an_unknown_client_index_leaves_the_other_weights_in_place() {
+        let pop = population();
+        let all: Vec<u32> = (0..pop.clients.len() as u32).collect();
+        let mut with_unknown = vec![u32::MAX];
+        with_unknown.extend(&all);
+        let plain = ShardTraffic::new(&pop, all, vec![], &[], 1, 0);
+        let odd = ShardTraffic::new(&pop, with_unknown, vec![], &[], 1, 0);
+        assert_eq!(odd.local_clients(), plain.local_clients() + 1);
+        assert_eq!(plain.zones.len(), odd.zones.len());
+        for (a, b) in plain.zones.iter().zip(&odd.zones) {
+            assert_eq!(a.offset_h, b.offset_h);
+            assert!((a.weight - b.weight).abs() < 1e-12, "{} vs {}", a.weight, b.weight);
+        }
+        assert!((plain.weight - odd.weight).abs() < 1e-12);
     }
 
     #[test]
