@@ -820,7 +820,12 @@ mod tests {
         assert_eq!(plain.zones.len(), odd.zones.len());
         for (a, b) in plain.zones.iter().zip(&odd.zones) {
             assert_eq!(a.offset_h, b.offset_h);
-            assert!((a.weight - b.weight).abs() < 1e-12, "{} vs {}", a.weight, b.weight);
+            assert!(
+                (a.weight - b.weight).abs() < 1e-12,
+                "{} vs {}",
+                a.weight,
+                b.weight
+            );
         }
         assert!((plain.weight - odd.weight).abs() < 1e-12);
     }
