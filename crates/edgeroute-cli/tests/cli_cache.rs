@@ -129,6 +129,19 @@ fn bad_row_names_file_line_and_column() {
 }
 
 #[test]
+fn bad_row_column_counts_characters_and_the_caret_sits_under_the_field() {
+    let trace = scratch("wide.csv", "timestamp,key,size\r\n1,\u{fc}\u{fc},x1\r\n");
+    let out = replay(trace.to_str().unwrap(), "lru", "100", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("wide.csv:2:6: bad size `x1`"), "{err}");
+    assert!(
+        err.contains("2 | 1,\u{fc}\u{fc},x1\n  |      ^^\n"),
+        "line without its CR, caret under `x1`: {err}"
+    );
+}
+
+#[test]
 fn skip_bad_rows_counts_them() {
     let trace = scratch(
         "bad2.csv",

@@ -136,6 +136,22 @@ fn points_from_standard_input() {
 }
 
 #[test]
+fn bad_points_caret_counts_characters() {
+    let path = scratch("wide.csv", "name,lat,lon\r\n\u{fc}\u{df},91,0\r\n");
+    let out = edgeroute(&["latency-matrix", "--points", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wide.csv:2:4: latitude `91`"),
+        "column in characters: {stderr}"
+    );
+    assert!(
+        stderr.contains("2 | \u{fc}\u{df},91,0\n  |    ^^\n"),
+        "line without its CR, caret under `91`: {stderr}"
+    );
+}
+
+#[test]
 fn bad_points_file_names_the_line_and_prints_nothing() {
     let cases = [
         (

@@ -197,13 +197,16 @@ pub enum TraceErrorKind {
     },
 }
 
-/// A trace error, with the 1-based line and column (byte offset in the row, for unquoted
-/// fields) where it was found.
+/// A trace error, with the 1-based line and column (for unquoted fields) where it was found.
+///
+/// Its message gives the column in characters, as every other error of the project does;
+/// [`TraceError::column`] is the byte column, for a caret under the row's bytes.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}:{column}: {kind}")]
+#[error("line {line}:{char_column}: {kind}")]
 pub struct TraceError {
     line: u64,
     column: usize,
+    char_column: usize,
     len: usize,
     #[source]
     kind: TraceErrorKind,
@@ -216,10 +219,17 @@ impl TraceError {
         self.line
     }
 
-    /// 1-based column of the offending field.
+    /// 1-based byte column of the offending field in its row.
     #[must_use]
     pub fn column(&self) -> usize {
         self.column
+    }
+
+    /// 1-based column of the offending field in characters (UTF-8; a byte that is not valid
+    /// UTF-8 counts as one).
+    #[must_use]
+    pub fn char_column(&self) -> usize {
+        self.char_column
     }
 
     /// Length in bytes of the offending field (for a caret), at least 1.
@@ -244,6 +254,7 @@ impl TraceError {
         Self {
             line: 0,
             column: 1,
+            char_column: 1,
             len: 1,
             kind: TraceErrorKind::Io(err),
         }
@@ -258,6 +269,7 @@ impl TraceError {
         Self {
             line,
             column: 1,
+            char_column: 1,
             len: 1,
             kind,
         }
@@ -421,6 +433,7 @@ impl<R: Read> TraceReader<R> {
                 return Err(TraceError {
                     line,
                     column: 1,
+                    char_column: 1,
                     len: 1,
                     kind: TraceErrorKind::MissingColumn(col),
                 });
@@ -435,15 +448,19 @@ impl<R: Read> TraceReader<R> {
 
     /// An error at field `field` of the current record.
     fn field_error(&self, line: u64, field: usize, kind: TraceErrorKind) -> TraceError {
-        // Byte column of an unquoted field: the fields before it plus their commas.
+        // Column of an unquoted field: the fields before it plus their commas, in bytes and in
+        // characters (every byte but a UTF-8 continuation byte starts one).
         let mut column = 1;
+        let mut char_column = 1;
         for f in self.record.iter().take(field) {
             column += f.len() + 1;
+            char_column += f.iter().filter(|&&b| b & 0xc0 != 0x80).count() + 1;
         }
         let len = self.record.get(field).map_or(1, <[u8]>::len);
         TraceError {
             line,
             column,
+            char_column,
             len,
             kind,
         }
@@ -749,6 +766,17 @@ mod tests {
         let req = r.next_request().unwrap().unwrap();
         assert_eq!((req.host, req.client_ip, req.status), (None, None, None));
         assert!(r.next_request().unwrap().is_none());
+    }
+
+    #[test]
+    fn columns_count_characters_in_the_message_and_bytes_for_the_caret() {
+        let csv = "timestamp,key,size\n1,\u{fc}\u{fc},x1\n";
+        let e = read_all(csv, TraceOptions::default()).unwrap_err();
+        assert_eq!(
+            (e.line(), e.column(), e.char_column(), e.len()),
+            (2, 8, 6, 2)
+        );
+        assert!(e.to_string().starts_with("line 2:6: bad size `x1`"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use anyhow::Context;
 use edgeroute_sim::cache::{CachePolicy, CacheStats, Capacity, PolicyCache, new_cache};
 use edgeroute_sim::trace::{TraceError, TraceOptions, TraceReader};
 
+use super::snippet::{self, Snippet};
+
 /// Cache models.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -296,78 +298,29 @@ fn read_line(path: &Path, line: u64) -> Option<String> {
     Some(text)
 }
 
-/// One line of a trace as a miette source that reports its real line number, so a huge trace
-/// need not be held in memory to show a caret.
-#[derive(Debug)]
-struct LineSource {
-    name: String,
-    text: String,
-    /// 0-based line number.
-    line: usize,
-}
-
-impl miette::SourceCode for LineSource {
-    fn read_span<'a>(
-        &'a self,
-        _span: &miette::SourceSpan,
-        _before: usize,
-        _after: usize,
-    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        Ok(Box::new(miette::MietteSpanContents::new_named(
-            self.name.clone(),
-            self.text.as_bytes(),
-            (0, self.text.len()).into(),
-            self.line,
-            0,
-            1,
-        )))
-    }
-}
-
-#[derive(Debug, miette::Diagnostic)]
-struct TraceDiagnostic {
-    message: String,
-    #[source_code]
-    source: Option<LineSource>,
-    #[label("here")]
-    span: Option<miette::SourceSpan>,
-}
-
-impl std::fmt::Display for TraceDiagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for TraceDiagnostic {}
-
-/// The error with the file, line:col and, when the line can be shown, a caret.
+/// The error with the file, line:col (the column in characters) and, when the line can be
+/// read again, the line with a caret under the field.
 fn render(origin: &str, line_text: Option<String>, err: &TraceError) -> String {
-    let message = format!("{origin}:{}:{}: {}", err.line(), err.column(), err.kind());
-    let (source, span) = match line_text {
-        Some(text) if err.line() > 0 => {
-            let start = err.column().saturating_sub(1).min(text.len());
-            let len = err.len().min(text.len().saturating_sub(start)).max(1);
-            let line = usize::try_from(err.line() - 1).unwrap_or(0);
-            (
-                Some(LineSource {
-                    name: origin.to_owned(),
-                    text,
-                    line,
-                }),
-                Some(miette::SourceSpan::from((start, len))),
-            )
-        }
-        _ => (None, None),
+    let snippet = line_text
+        .as_deref()
+        .filter(|_| err.line() > 0)
+        .map(|text| Snippet {
+            line_no: err.line(),
+            text,
+            start: err.column().saturating_sub(1),
+            len: err.len(),
+        });
+    let heading = if err.line() > 0 {
+        format!(
+            "{origin}:{}:{}: {}",
+            err.line(),
+            err.char_column(),
+            err.kind()
+        )
+    } else {
+        format!("{origin}: {}", err.kind())
     };
-    format!(
-        "{:?}",
-        miette::Report::new(TraceDiagnostic {
-            message,
-            source,
-            span
-        })
-    )
+    snippet::render(&heading, snippet.as_ref(), None)
 }
 
 #[cfg(test)]

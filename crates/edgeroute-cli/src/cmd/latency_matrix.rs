@@ -10,6 +10,8 @@ use edgeroute_sim::network::{
     InputError, NamedPoint, NetworkConfig, NetworkModel, country_points, parse_points,
 };
 
+use super::snippet::{self, Snippet};
+
 /// Print the latency model's median round-trip times as CSV.
 ///
 /// For each point, the median RTT (ms) of the built-in network model to every AWS region
@@ -56,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             match parse_points(&origin, &text) {
                 Ok(points) => points,
                 Err(err) => {
-                    eprintln!("{}", render(&origin, text, &err));
+                    eprintln!("{}", render(&text, &err));
                     return Ok(ExitCode::from(2));
                 }
             }
@@ -122,40 +124,26 @@ fn write_matrix(
     out.flush()
 }
 
-/// The error as a report with the file, line:col and a caret under the field.
-#[derive(Debug, miette::Diagnostic)]
-struct PointsDiagnostic {
-    message: String,
-    #[source_code]
-    source: miette::NamedSource<String>,
-    #[label("here")]
-    span: miette::SourceSpan,
-    #[help]
-    help: Option<&'static str>,
-}
-
-impl std::fmt::Display for PointsDiagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PointsDiagnostic {}
-
-fn render(origin: &str, text: String, err: &InputError) -> String {
+/// The error with the file, line:col and the line with a caret under the field.
+fn render(text: &str, err: &InputError) -> String {
     let span = err.span();
-    let len = span.end.saturating_sub(span.start);
-    let diagnostic = PointsDiagnostic {
-        message: format!(
-            "{}:{}:{}: {}",
-            err.origin(),
-            err.line(),
-            err.column(),
-            err.message()
-        ),
-        source: miette::NamedSource::new(origin, text),
-        span: (span.start, len).into(),
-        help: Some("the points file is CSV `name,lat,lon` with a header line"),
-    };
-    format!("{:?}", miette::Report::new(diagnostic))
+    let line_no = u64::try_from(err.line()).unwrap_or(u64::MAX);
+    let snippet = Snippet::in_source(
+        text,
+        line_no,
+        span.start,
+        span.end.saturating_sub(span.start),
+    );
+    let heading = format!(
+        "{}:{}:{}: {}",
+        err.origin(),
+        err.line(),
+        err.column(),
+        err.message()
+    );
+    snippet::render(
+        &heading,
+        Some(&snippet),
+        Some("the points file is CSV `name,lat,lon` with a header line"),
+    )
 }

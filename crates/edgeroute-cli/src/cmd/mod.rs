@@ -8,3 +8,4 @@ pub(crate) mod import;
 pub(crate) mod latency_matrix;
 pub(crate) mod routes;
 pub(crate) mod simulate;
+pub(crate) mod snippet;
