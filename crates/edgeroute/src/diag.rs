@@ -241,8 +241,8 @@ impl Diagnostic {
     /// Attaches a byte span of `source` and computes line, column and the caret.
     #[must_use]
     pub fn with_span(mut self, source: &str, span: Range<usize>) -> Self {
-        let start = floor_char_boundary(source, span.start.min(source.len()));
-        let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
+        let start = source.floor_char_boundary(span.start);
+        let end = source.floor_char_boundary(span.end.max(start));
         let line_start = source
             .get(..start)
             .and_then(|s| s.rfind('\n').map(|i| i + 1))
@@ -324,13 +324,6 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
-}
-
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 impl fmt::Display for Diagnostic {

@@ -28,7 +28,7 @@ pub(crate) struct Snippet<'a> {
 impl Snippet<'_> {
     /// The line that holds byte range `start..start + len` of `source`.
     pub(crate) fn in_source(source: &str, line_no: u64, start: usize, len: usize) -> Snippet<'_> {
-        let start = floor_boundary(source, start.min(source.len()));
+        let start = source.floor_char_boundary(start);
         let line_start = source
             .get(..start)
             .and_then(|s| s.rfind('\n'))
@@ -48,11 +48,10 @@ impl Snippet<'_> {
 
     /// The line under a gutter and the caret line (two lines, each ending in a newline).
     fn write(&self, out: &mut String) {
-        let start = floor_boundary(self.text, self.start.min(self.text.len()));
-        let end = floor_boundary(
-            self.text,
-            start.saturating_add(self.len).min(self.text.len()),
-        );
+        let start = self.text.floor_char_boundary(self.start);
+        let end = self
+            .text
+            .floor_char_boundary(start.saturating_add(self.len));
         let before = self.text.get(..start).unwrap_or("");
         let width = self
             .text
@@ -83,13 +82,6 @@ pub(crate) fn render(heading: &str, snippet: Option<&Snippet<'_>>, help: Option<
     }
     out.truncate(out.trim_end().len());
     out
-}
-
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 #[cfg(test)]
