@@ -544,19 +544,7 @@ impl ShardTraffic {
             let bounds: Vec<f64> = self
                 .zones
                 .iter()
-                .map(|z| {
-                    let a = start + z.offset_h;
-                    let mid = (a - 0.5).floor() + 1.5;
-                    let m = model.shape.factor(a).max(model.shape.factor(a + 1.0)).max(
-                        if mid < a + 1.0 {
-                            model.shape.factor(mid)
-                        } else {
-                            0.0
-                        },
-                    );
-                    // Guard against rounding at the interpolation's kinks.
-                    (m * (1.0 + 1e-9)).min(model.shape.max())
-                })
+                .map(|z| model.shape.bound_within_hour(start + z.offset_h))
                 .collect();
             let weighted: Vec<(u32, f64)> = (0u32..)
                 .zip(self.zones.iter().zip(&bounds))

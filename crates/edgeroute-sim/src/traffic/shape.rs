@@ -55,6 +55,19 @@ impl DailyShape {
     pub fn max(&self) -> f64 {
         self.max
     }
+
+    /// A bound of the factor over the hour `[local_hour, local_hour + 1]`, never above
+    /// [`DailyShape::max`]: the thinning bound for that hour. The factor is linear between
+    /// hour midpoints, so its largest value is at an end of the hour or at the midpoint inside
+    /// it; the bound is that value, raised by one part in 10^9 against rounding at the kinks.
+    #[must_use]
+    pub fn bound_within_hour(&self, local_hour: f64) -> f64 {
+        let a = local_hour;
+        let mid = (a - 0.5).floor() + 1.5;
+        let inside = if mid < a + 1.0 { self.factor(mid) } else { 0.0 };
+        let m = self.factor(a).max(self.factor(a + 1.0)).max(inside);
+        (m * (1.0 + 1e-9)).min(self.max)
+    }
 }
 
 impl Default for DailyShape {
@@ -78,6 +91,19 @@ mod tests {
         }
         assert!(s.factor(12.5) > 2.0 * s.factor(3.5));
         assert!((s.factor(-1.0) - s.factor(23.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_hour_bound_bounds_every_minute_of_the_hour() {
+        let s = DailyShape::default();
+        for start in (0..24 * 8).map(|q| f64::from(q) / 8.0 - 3.3) {
+            let bound = s.bound_within_hour(start);
+            assert!(bound <= s.max());
+            for m in 0..=60 {
+                let f = s.factor(start + f64::from(m) / 60.0);
+                assert!(f <= bound, "hour from {start}: {f} > {bound} at minute {m}");
+            }
+        }
     }
 
     #[test]
